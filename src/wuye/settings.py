@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "wuye.billing",
     "wuye.imports",
     "wuye.web",
+    "wuye.demo",
 ]
 
 MIDDLEWARE = [
