@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -25,7 +26,7 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("WUYE_DATA_DIR", Path.cwd() / "var")).resolve()
 
 
-def _secret_from_env_or_file(env_name: str, file_name: str, make: callable) -> str:  # type: ignore[valid-type]
+def _secret_from_env_or_file(env_name: str, file_name: str, make: Callable[[], str]) -> str:
     """Return the secret from the environment, or from the data dir, creating it once."""
     value = os.environ.get(env_name)
     if value:
@@ -49,9 +50,7 @@ FIELD_ENCRYPTION_KEYS = _secret_from_env_or_file(
 
 DEBUG = os.environ.get("WUYE_DEBUG", "0") == "1"
 ALLOWED_HOSTS = os.environ.get("WUYE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
-CSRF_TRUSTED_ORIGINS = [
-    o for o in os.environ.get("WUYE_CSRF_TRUSTED_ORIGINS", "").split(",") if o
-]
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("WUYE_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -121,9 +120,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
-        "WUYE_TEST_SQLITE", ""
-    ) or None
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = (
+        os.environ.get("WUYE_TEST_SQLITE", "") or None
+    )
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"

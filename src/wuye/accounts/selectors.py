@@ -24,7 +24,9 @@ def user_company_ids(user: Any) -> set[int] | None:
     return set(Membership.objects.filter(user=user).values_list("company_id", flat=True))
 
 
-def user_community_filter(user: Any, *, field: str = "community", roles: set[str] | None = None) -> Q:
+def user_community_filter(
+    user: Any, *, field: str = "community", roles: set[str] | None = None
+) -> Q:
     """A ``Q`` restricting a queryset to the communities ``user`` may see.
 
     ``field`` is the path to the community from the queried model (``"community"``,
@@ -57,7 +59,9 @@ def user_roles(user: Any, *, company_id: int, community_id: int | None = None) -
     return roles
 
 
-def require_role(user: Any, roles: set[str], *, company_id: int, community_id: int | None = None) -> None:
+def require_role(
+    user: Any, roles: set[str], *, company_id: int, community_id: int | None = None
+) -> None:
     """Raise AccessDenied unless ``user`` holds one of ``roles`` there."""
     if not (user_roles(user, company_id=company_id, community_id=community_id) & roles):
         raise AccessDenied(f"user {user} lacks {sorted(roles)} in company {company_id}")

@@ -26,12 +26,16 @@ class FeeItem(models.Model):
         ONE_OFF = "one_off", _("一次性费用")
         OTHER = "other", _("其他")
 
-    company = models.ForeignKey("estates.Company", on_delete=models.PROTECT, related_name="fee_items")
+    company = models.ForeignKey(
+        "estates.Company", on_delete=models.PROTECT, related_name="fee_items"
+    )
     code = models.CharField(_("编号"), max_length=20)
     name = models.CharField(_("费项名称"), max_length=60)
     kind = models.CharField(_("类别"), max_length=10, choices=Kind.choices)
     rounding = models.CharField(
-        _("取整规则"), max_length=10, choices=[(r.value, r.value) for r in Rounding],
+        _("取整规则"),
+        max_length=10,
+        choices=[(r.value, r.value) for r in Rounding],
         default=Rounding.HALF_UP.value,
     )
     due_days = models.PositiveSmallIntegerField(
@@ -44,12 +48,8 @@ class FeeItem(models.Model):
     )
     late_fee_grace_days = models.PositiveSmallIntegerField(_("宽限天数"), default=0)
     late_fee_start_date = models.DateField(_("滞纳金起算日"), null=True, blank=True)
-    late_fee_cap_percent = models.PositiveSmallIntegerField(
-        _("滞纳金上限(本金%)"), default=100
-    )
-    prepay_offset = models.BooleanField(
-        _("出账时自动抵扣预存"), default=True
-    )
+    late_fee_cap_percent = models.PositiveSmallIntegerField(_("滞纳金上限(本金%)"), default=100)
+    prepay_offset = models.BooleanField(_("出账时自动抵扣预存"), default=True)
     active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
@@ -82,22 +82,27 @@ class FeeStandard(models.Model):
         ONE_OFF = "one_off", _("一次性")
 
     fee_item = models.ForeignKey(FeeItem, on_delete=models.PROTECT, related_name="standards")
-    community = models.ForeignKey("estates.Community", on_delete=models.PROTECT, related_name="fee_standards")
+    community = models.ForeignKey(
+        "estates.Community", on_delete=models.PROTECT, related_name="fee_standards"
+    )
     unit_type = models.CharField(
         _("房屋类型"), max_length=12, blank=True, help_text=_("留空适用于所有类型")
     )
     method = models.CharField(_("计费方式"), max_length=10, choices=Method.choices)
     unit_price = models.DecimalField(
-        _("单价(元)"), max_digits=12, decimal_places=4, default=0,
+        _("单价(元)"),
+        max_digits=12,
+        decimal_places=4,
+        default=0,
         help_text=_("面积: 元/m²·月; 计量: 第一档单价; 固定/一次性: 不用"),
     )
     fixed_fen = models.BigIntegerField(_("固定金额/附加费(分/月)"), default=0)
     cycle_months = models.PositiveSmallIntegerField(
-        _("计费周期(月)"), default=1, choices=[(1, _("月")), (3, _("季")), (6, _("半年")), (12, _("年"))]
+        _("计费周期(月)"),
+        default=1,
+        choices=[(1, _("月")), (3, _("季")), (6, _("半年")), (12, _("年"))],
     )
-    vacant_percent = models.PositiveSmallIntegerField(
-        _("空置房收费比例(%)"), default=100
-    )
+    vacant_percent = models.PositiveSmallIntegerField(_("空置房收费比例(%)"), default=100)
     bill_unsold = models.BooleanField(_("未售房收费"), default=False)
     effective_from = models.DateField(_("生效日期"))
     note = models.CharField(_("说明"), max_length=200, blank=True)
@@ -123,7 +128,11 @@ class PriceTier(models.Model):
 
     standard = models.ForeignKey(FeeStandard, on_delete=models.CASCADE, related_name="tiers")
     up_to = models.DecimalField(
-        _("用量上限"), max_digits=14, decimal_places=3, null=True, blank=True,
+        _("用量上限"),
+        max_digits=14,
+        decimal_places=3,
+        null=True,
+        blank=True,
         help_text=_("留空表示无上限"),
     )
     unit_price = models.DecimalField(_("单价(元)"), max_digits=12, decimal_places=4)
@@ -145,15 +154,21 @@ class BillingRun(models.Model):
         DONE = "done", _("已完成")
         FAILED = "failed", _("失败")
 
-    community = models.ForeignKey("estates.Community", on_delete=models.PROTECT, related_name="billing_runs")
+    community = models.ForeignKey(
+        "estates.Community", on_delete=models.PROTECT, related_name="billing_runs"
+    )
     period_start = models.DateField(_("账期开始"))
     period_end = models.DateField(_("账期结束(不含)"))
-    status = models.CharField(_("状态"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(
+        _("状态"), max_length=10, choices=Status.choices, default=Status.RUNNING
+    )
     bills_created = models.PositiveIntegerField(_("新出账单"), default=0)
     adjustments_created = models.PositiveIntegerField(_("调整账单"), default=0)
     unchanged = models.PositiveIntegerField(_("未变化"), default=0)
     total_fen = models.BigIntegerField(_("出账金额(分)"), default=0)
-    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey(
+        "core.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -197,11 +212,17 @@ class Bill(models.Model):
     paid_fen = models.BigIntegerField(_("已收(分)"), default=0)
     waived_fen = models.BigIntegerField(_("减免(分)"), default=0)
     due_date = models.DateField(_("到期日"))
-    quantity = models.DecimalField(_("用量/面积"), max_digits=14, decimal_places=3, null=True, blank=True)
+    quantity = models.DecimalField(
+        _("用量/面积"), max_digits=14, decimal_places=3, null=True, blank=True
+    )
     description = models.CharField(_("说明"), max_length=200, blank=True)
-    run = models.ForeignKey(BillingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="bills")
+    run = models.ForeignKey(
+        BillingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="bills"
+    )
     # A late-fee bill points at the bill it was charged on.
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     issued_on = models.DateField(_("出账日期"))
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -214,10 +235,16 @@ class Bill(models.Model):
             # Settlements never exceed the bill (on the bill's own side of zero).
             models.CheckConstraint(
                 condition=(
-                    (Q(amount_fen__gte=0, paid_fen__gte=0, waived_fen__gte=0)
-                     & Q(amount_fen__gte=F("paid_fen") + F("waived_fen")))
-                    | Q(amount_fen__lt=0, paid_fen__lte=0, waived_fen=0,
-                        amount_fen__lte=F("paid_fen"))
+                    (
+                        Q(amount_fen__gte=0, paid_fen__gte=0, waived_fen__gte=0)
+                        & Q(amount_fen__gte=F("paid_fen") + F("waived_fen"))
+                    )
+                    | Q(
+                        amount_fen__lt=0,
+                        paid_fen__lte=0,
+                        waived_fen=0,
+                        amount_fen__lte=F("paid_fen"),
+                    )
                 ),
                 name="bill_settled_within_amount",
             ),
@@ -288,15 +315,23 @@ class Waiver(models.Model):
 
     bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="waivers")
     target = models.CharField(_("减免对象"), max_length=10, choices=Target.choices)
-    amount_fen = models.BigIntegerField(_("减免金额(分)"), null=True, blank=True,
-                                        help_text=_("滞纳金全免可留空"))
+    amount_fen = models.BigIntegerField(
+        _("减免金额(分)"), null=True, blank=True, help_text=_("滞纳金全免可留空")
+    )
     reason = models.CharField(_("原因"), max_length=200)
     state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.PENDING)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("申请人")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("申请人"),
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         verbose_name=_("审批人"),
     )
     decided_at = models.DateTimeField(_("审批时间"), null=True, blank=True)

@@ -42,12 +42,12 @@ def lookup_hash(value: str) -> str:
 class EncryptedTextField(models.TextField):
     """A text column stored encrypted; reads return the clear text."""
 
-    def from_db_value(self, value, expression, connection):  # type: ignore[no-untyped-def]
+    def from_db_value(self, value, expression, connection):
         if value is None or value == "":
             return value
         return decrypt_text(value)
 
-    def get_prep_value(self, value):  # type: ignore[no-untyped-def]
+    def get_prep_value(self, value):
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value

@@ -113,7 +113,9 @@ class Unit(models.Model):
     unit_type = models.CharField(
         _("房屋类型"), max_length=12, choices=Type.choices, default=Type.RESIDENTIAL
     )
-    state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.OCCUPIED)
+    state = models.CharField(
+        _("状态"), max_length=10, choices=State.choices, default=State.OCCUPIED
+    )
     handover_date = models.DateField(_("交房日期"), null=True, blank=True)
     # "1-2-301": building code, and room; what cashiers type and receipts print.
     label = models.CharField(_("房屋编号"), max_length=60, db_index=True)
@@ -170,7 +172,9 @@ class ParkingSpace(models.Model):
         RENTED = "rented", _("租赁车位")
         TEMPORARY = "temporary", _("临时车位")
 
-    community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="parking_spaces")
+    community = models.ForeignKey(
+        Community, on_delete=models.PROTECT, related_name="parking_spaces"
+    )
     code = models.CharField(_("车位号"), max_length=20)
     kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices, default=Kind.RENTED)
     unit = models.ForeignKey(

@@ -32,9 +32,7 @@ class Merchant(models.Model):
     bank_name = models.CharField(_("结算开户行"), max_length=120)
     bank_account_name = models.CharField(_("结算账户名"), max_length=120)
     bank_account_no = models.CharField(_("结算账号"), max_length=40)
-    settlement_days = models.PositiveSmallIntegerField(
-        _("结算周期(T+N工作日)"), default=1
-    )
+    settlement_days = models.PositiveSmallIntegerField(_("结算周期(T+N工作日)"), default=1)
     communities = models.ManyToManyField(
         "estates.Community", blank=True, related_name="merchants", verbose_name=_("收款小区")
     )
@@ -89,7 +87,9 @@ class FeeRate(models.Model):
             ),
             models.CheckConstraint(condition=Q(rate_ppm__lte=100_000), name="fee_rate_le_10pct"),
             models.CheckConstraint(
-                condition=Q(cap_fen__isnull=True) | Q(min_fen__isnull=True) | Q(cap_fen__gte=models.F("min_fen")),
+                condition=Q(cap_fen__isnull=True)
+                | Q(min_fen__isnull=True)
+                | Q(cap_fen__gte=models.F("min_fen")),
                 name="fee_cap_ge_min",
             ),
         ]
