@@ -11,6 +11,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+BANK_ACCOUNT_RE = re.compile(r"^\d{8,30}$")
 
 
 def validate_uscc(value: str) -> None:
@@ -33,7 +34,15 @@ def validate_id_card(value: str) -> None:
     try:
         ric.validate(value)
     except StdnumError as exc:
-        raise ValidationError(_("身份证号无效: %(v)s"), params={"v": value}) from exc
+        # Never echo the full number: error messages end up in logs and import reports.
+        shown = mask_id_card(value) if len(ric.compact(value)) == 18 else "…"
+        raise ValidationError(_("身份证号无效: %(v)s"), params={"v": shown}) from exc
+
+
+def validate_bank_account(value: str) -> None:
+    """A settlement account number: 8 to 30 digits (spaces allowed between groups)."""
+    if not BANK_ACCOUNT_RE.match(value.replace(" ", "")):
+        raise ValidationError(_("结算账号应为8至30位数字: %(v)s"), params={"v": value})
 
 
 def mask_id_card(value: str) -> str:
@@ -43,5 +52,6 @@ def mask_id_card(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
+    """Keep the first 3 and last 4 digits of a mobile number: ``138****5678``."""
     v = value.replace(" ", "")
     return v[:3] + "****" + v[-4:] if len(v) == 11 else v
