@@ -1,0 +1,257 @@
+"""Late fees (滞纳金): computed as of any date, charged into a bill only on demand.
+
+The rule, per fee item (``FeeItem.late_fee_*``):
+
+- Only bills of an item with ``late_fee_enabled``, of a kind other than ``late_fee``, with a
+  positive amount and issued on or before ``as_of`` accrue a late fee.
+- The anchor is ``max(due_date + late_fee_grace_days, late_fee_start_date)``. As for any
+  period counted in days (民法典 art. 201), the anchor day itself is not counted: every day
+  ``d`` with ``anchor < d <= as_of`` accrues.
+- Day by day, on the outstanding principal *of that day*: the bill's amount minus every
+  allocation (payment, prepaid offset, principal waiver, credit note; reversals add back)
+  dated *before* ``d``. A payment made on day ``d`` still bears day ``d`` — it was that
+  many days late — and stops the accrual from the next day.
+- Simple interest: ``gross = HALF_UP(Σ_d outstanding_d × late_fee_daily_ppm / 1,000,000)``,
+  rounded once, at the end.
+- Cap: ``DOWN(amount × late_fee_cap_percent / 100)``, never above the principal (the model
+  refuses a cap above 100 %).
+- Waivers (approved, target ``late_fee``, effective on or before ``as_of``) are subtracted
+  after the cap, never below zero. A waiver without an amount (全免) stops the late fee for
+  good: from its effective date on, the late fee is what had already been charged into
+  late-fee bills by then.
+
+``late_fee_as_of`` is the whole late fee owed on a bill as of a date, charged or not;
+``late_fee_charge`` turns the part not yet charged into a ``Bill(kind=late_fee)`` so a
+payment can settle it like any bill.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Max, Sum
+
+from wuye.billing.models import Allocation, Bill, Waiver
+from wuye.core.money import Rounding, div_round
+from wuye.core.services import audit_record
+from wuye.ledger.models import AccountKind, JournalEntry
+from wuye.ledger.services import credit, debit, entry_post
+
+PPM = 1_000_000
+_CHUNK = 500
+_ONE_DAY = timedelta(days=1)
+
+
+def _chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def late_fee_anchor(bill: Bill) -> date:
+    """Return the last day that bears no late fee for ``bill`` (the day before accrual)."""
+    item = bill.fee_item
+    anchor = bill.due_date + timedelta(days=item.late_fee_grace_days)
+    if item.late_fee_start_date is not None and item.late_fee_start_date > anchor:
+        anchor = item.late_fee_start_date
+    return anchor
+
+
+def _accrues(bill: Bill, as_of: date) -> bool:
+    item = bill.fee_item
+    return (
+        item.late_fee_enabled
+        and item.late_fee_daily_ppm > 0
+        and bill.kind != Bill.Kind.LATE_FEE
+        and bill.amount_fen > 0
+        and bill.issued_on <= as_of
+        and late_fee_anchor(bill) < as_of
+    )
+
+
+def outstanding_day_sum(
+    *, amount_fen: int, allocations: Iterable[tuple[date, int]], first: date, last: date
+) -> int:
+    """Return Σ over days ``first..last`` (inclusive) of that day's outstanding, in fen·days.
+
+    The outstanding on day ``d`` is ``amount_fen`` minus the allocations dated before ``d``,
+    and never below zero.
+    """
+    if last < first:
+        return 0
+    settled_before = 0
+    changes: dict[date, int] = defaultdict(int)
+    for on, amount in allocations:
+        if on < first:
+            settled_before += amount
+        elif on < last:
+            changes[on + _ONE_DAY] += amount
+    total = 0
+    outstanding = amount_fen - settled_before
+    day = first
+    for change_day in sorted(changes):
+        total += max(0, outstanding) * (change_day - day).days
+        outstanding -= changes[change_day]
+        day = change_day
+    total += max(0, outstanding) * ((last - day).days + 1)
+    return total
+
+
+def _late_fees(bills: Sequence[Bill], as_of: date) -> dict[int, int]:
+    """Compute late fees for ``bills`` (fee_item loaded) in a few queries per 500 bills."""
+    accruing = [b for b in bills if _accrues(b, as_of)]
+    result: dict[int, int] = {}
+    if not accruing:
+        return result
+    ids = [b.pk for b in accruing]
+    allocations: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    waivers: dict[int, list[tuple[date | None, int | None]]] = defaultdict(list)
+    charged: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for bill_id, on, amount in Allocation.objects.filter(
+            bill_id__in=chunk, allocated_on__lt=as_of
+        ).values_list("bill_id", "allocated_on", "amount_fen"):
+            allocations[bill_id].append((on, amount))
+        for bill_id, w_on, w_amount in Waiver.objects.filter(
+            bill_id__in=chunk,
+            target=Waiver.Target.LATE_FEE,
+            state=Waiver.State.APPROVED,
+            effective_date__lte=as_of,
+        ).values_list("bill_id", "effective_date", "amount_fen"):
+            waivers[bill_id].append((w_on, w_amount))
+        for parent_id, on, amount in Bill.objects.filter(
+            parent_id__in=chunk, kind=Bill.Kind.LATE_FEE, issued_on__lte=as_of
+        ).values_list("parent_id", "issued_on", "amount_fen"):
+            charged[parent_id].append((on, amount))
+    for bill in accruing:
+        item = bill.fee_item
+        anchor = late_fee_anchor(bill)
+        fen_days = outstanding_day_sum(
+            amount_fen=bill.amount_fen,
+            allocations=allocations.get(bill.pk, ()),
+            first=anchor + _ONE_DAY,
+            last=as_of,
+        )
+        gross = div_round(fen_days * item.late_fee_daily_ppm, PPM, Rounding.HALF_UP)
+        cap = min(
+            bill.amount_fen,
+            div_round(bill.amount_fen * item.late_fee_cap_percent, 100, Rounding.DOWN),
+        )
+        bill_waivers = waivers.get(bill.pk, [])
+        partial = sum(a for _, a in bill_waivers if a is not None)
+        fee = max(0, min(gross, cap) - partial)
+        full_on = min((on for on, a in bill_waivers if a is None and on is not None), default=None)
+        if full_on is not None:
+            fee = sum(a for on, a in charged.get(bill.pk, ()) if on <= full_on)
+        if fee:
+            result[bill.pk] = fee
+    return result
+
+
+def late_fee_as_of(*, bill: Bill, as_of: date) -> int:
+    """Return the whole late fee owed on ``bill`` as of ``as_of``, in fen (charged or not).
+
+    Computed, not stored: see the module docstring for the rule.
+    """
+    return _late_fees([bill], as_of).get(bill.pk, 0)
+
+
+def late_fees_for_units(*, unit_ids: Iterable[int], as_of: date) -> dict[int, int]:
+    """Return ``{bill_id: late fee in fen}`` for every bill of ``unit_ids`` with a late fee.
+
+    Bills without a late fee as of ``as_of`` are left out. Same rule as ``late_fee_as_of``.
+    """
+    result: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(unit_ids))):
+        bills = list(
+            Bill.objects.filter(
+                unit_id__in=chunk,
+                fee_item__late_fee_enabled=True,
+                amount_fen__gt=0,
+                issued_on__lte=as_of,
+                due_date__lt=as_of,
+            )
+            .exclude(kind=Bill.Kind.LATE_FEE)
+            .select_related("fee_item")
+        )
+        result.update(_late_fees(bills, as_of))
+    return result
+
+
+def late_fee_charged(*, bill: Bill, as_of: date | None = None) -> int:
+    """Return the late fee already charged into late-fee bills on ``bill`` (issued ≤ as_of)."""
+    qs = Bill.objects.filter(parent_id=bill.pk, kind=Bill.Kind.LATE_FEE)
+    if as_of is not None:
+        qs = qs.filter(issued_on__lte=as_of)
+    return int(qs.aggregate(s=Sum("amount_fen"))["s"] or 0)
+
+
+def late_fee_charge(*, bill: Bill, as_of: date, user_id: int | None) -> Bill | None:
+    """Charge the late fee on ``bill`` not yet charged, as of ``as_of``, into a late-fee bill.
+
+    Create a ``Bill(kind=late_fee, parent=bill)`` due on ``as_of`` and post Dr RECEIVABLE /
+    Cr LATE_FEE_REVENUE for the household, in one transaction. Idempotent per
+    (bill, as_of): charging again returns the same late-fee bill. Return None when there is
+    nothing to charge.
+    """
+    with transaction.atomic():
+        locked = Bill.objects.select_for_update().select_related("fee_item").get(pk=bill.pk)
+        existing = Bill.objects.filter(
+            parent_id=locked.pk, kind=Bill.Kind.LATE_FEE, issued_on=as_of
+        ).first()
+        if existing is not None:
+            return existing
+        amount = late_fee_as_of(bill=locked, as_of=as_of) - late_fee_charged(bill=locked)
+        if amount <= 0:
+            return None
+        last_revision = Bill.objects.filter(
+            unit_id=locked.unit_id,
+            fee_item_id=locked.fee_item_id,
+            period_start=locked.period_start,
+            kind=Bill.Kind.LATE_FEE,
+        ).aggregate(m=Max("revision"))["m"]
+        late = Bill.objects.create(
+            company_id=locked.company_id,
+            community_id=locked.community_id,
+            unit_id=locked.unit_id,
+            fee_item_id=locked.fee_item_id,
+            period_start=locked.period_start,
+            period_end=locked.period_end,
+            revision=0 if last_revision is None else last_revision + 1,
+            kind=Bill.Kind.LATE_FEE,
+            amount_fen=amount,
+            due_date=as_of,
+            issued_on=as_of,
+            parent=locked,
+            description=f"滞纳金 截至 {as_of.isoformat()}",
+        )
+        dims = {"community_id": locked.community_id, "fee_item_id": locked.fee_item_id}
+        entry_post(
+            company_id=locked.company_id,
+            kind=JournalEntry.Kind.LATE_FEE,
+            memo=f"滞纳金 账单#{locked.pk} 截至 {as_of.isoformat()}",
+            effective_date=as_of,
+            idempotency_key=f"late_fee:{locked.pk}:{as_of.isoformat()}",
+            created_by_id=user_id,
+            lines=[
+                debit(AccountKind.RECEIVABLE, amount, household_id=locked.unit_id, **dims),
+                credit(AccountKind.LATE_FEE_REVENUE, amount, **dims),
+            ],
+        )
+        audit_record(
+            actor=None if user_id is None else _user(user_id),
+            action="late_fee.charge",
+            obj=late,
+            company=locked.company,
+            detail={"parent_bill": locked.pk, "as_of": as_of.isoformat(), "amount_fen": amount},
+        )
+        return late
+
+
+def _user(user_id: int) -> Any:
+
+    return get_user_model().objects.filter(pk=user_id).first()
