@@ -1,0 +1,1 @@
+"""The billing engine: pure calculation, billing runs and their bulk writer."""
