@@ -188,7 +188,9 @@ def test_a_reading_going_backwards_is_refused_with_its_date():
         calc.meter_consumption(readings, JAN)
 
 
-def _exact_fen(area_c: int, price_c: int, fixed_fen: int, period: Period, handover: date) -> Fraction:
+def _exact_fen(
+    area_c: int, price_c: int, fixed_fen: int, period: Period, handover: date
+) -> Fraction:
     total = Fraction(0)
     day = period.start
     while day < period.end:

@@ -71,7 +71,7 @@ def assert_ledger_matches_bills(community):
 
 
 def test_a_run_bills_each_household_for_the_month(estate):
-    community, (full, half, vacant, unsold), fee, _ = estate
+    community, (full, half, vacant, _unsold), _fee, _ = estate
 
     billing_run = run(community)
 
@@ -91,7 +91,7 @@ def test_a_run_bills_each_household_for_the_month(estate):
 
 
 def test_a_run_posts_one_balanced_entry_receivable_per_household_revenue_per_fee_item(estate):
-    community, (full, half, vacant, unsold), fee, _ = estate
+    community, (full, half, vacant, _unsold), fee, _ = estate
 
     billing_run = run(community)
 
@@ -120,7 +120,7 @@ def test_running_the_same_period_again_creates_nothing(estate):
 
 
 def test_a_corrected_standard_adds_one_adjustment_bill_per_changed_line(estate):
-    community, (full, half, vacant, _), fee, standard = estate
+    community, (full, _half, _vacant, _), _fee, standard = estate
     run(community)
     FeeStandard.objects.filter(pk=standard.pk).update(unit_price=Decimal("3.0000"))
 
@@ -135,7 +135,7 @@ def test_a_corrected_standard_adds_one_adjustment_bill_per_changed_line(estate):
 
 
 def test_a_lower_standard_nets_a_credit_note_against_the_outstanding_bill(estate):
-    community, (full, *_), fee, standard = estate
+    community, (full, *_), _fee, standard = estate
     run(community)
     FeeStandard.objects.filter(pk=standard.pk).update(unit_price=Decimal("2.0000"))
 
@@ -154,7 +154,7 @@ def test_a_lower_standard_nets_a_credit_note_against_the_outstanding_bill(estate
 
 
 def test_a_credit_note_beyond_what_is_owed_becomes_prepaid_balance(estate):
-    community, (full, *_), fee, standard = estate
+    community, (full, *_), _fee, standard = estate
     run(community)
     original = Bill.objects.get(unit=full)
     _pay(original, 20000)
