@@ -1,17 +1,25 @@
 """URL map: the admin, login, the language switch and Wuye's own screens."""
 
+from importlib.util import find_spec
+
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+admin.site.site_header = "Wuye 物业收费"
+admin.site.site_title = "Wuye"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", include("wuye.web.urls")),
 ]
+# Imports/exports (issue 2, built alongside): mounted once the module exists.
+if find_spec("wuye.imports.urls") is not None:
+    urlpatterns.append(path("imports/", include("wuye.imports.urls")))
+urlpatterns.append(path("", include("wuye.web.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
