@@ -383,3 +383,16 @@ def test_the_balances_export_lists_owed_and_prepaid_per_household(fee_item, unit
     assert [c.value for c in ws[3]] == [
         "C001", "阳光小区", "1", "0101", "1-0101", "张三", 1074, 300.5
     ]
+
+
+def test_the_batch_service_refuses_a_user_without_the_admin_role_in_that_company(community):
+    from wuye.accounts.selectors import AccessDenied
+    from wuye.imports.services import batch_create
+    from wuye.testing.factories import make_user
+
+    outsider = make_user(make_company())
+
+    with pytest.raises(AccessDenied):
+        batch_create(user=outsider, kind="units", company_id=community.company_id,
+                     file_name="u.xlsx", content=xlsx("units", UNIT_ROWS), dry_run=False)
+    assert ImportBatch.objects.count() == 0
