@@ -25,7 +25,7 @@ class MembershipInline(CompanyScopedInline):
 
 
 @admin.register(User)
-class UserAdmin(CompanyScopedAdmin, BaseUserAdmin):  # type: ignore[misc]
+class UserAdmin(CompanyScopedAdmin, BaseUserAdmin):
     list_display = ("username", "display_name", "phone", "is_active", "is_staff", "last_login")
     list_filter = ("is_active", "is_staff", "memberships__role", "memberships__company")
     search_fields = ("username", "display_name", "phone", "email")

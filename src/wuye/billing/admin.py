@@ -97,7 +97,7 @@ class AllocationInline(admin.TabularInline):
     fields = ("source", "amount_fen", "allocated_on", "reference", "entry", "reverses")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False
 
 

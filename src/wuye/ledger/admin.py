@@ -15,10 +15,10 @@ class JournalLineInline(admin.TabularInline):
     fields = ("account", "amount_fen", "community", "household", "fee_item", "channel", "cashier")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request, obj=None):
         return False
 
 

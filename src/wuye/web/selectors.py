@@ -72,7 +72,7 @@ def dashboard_figures(
     by_id = {r["community_id"]: r for r in rows}
     out = []
     for c in communities.order_by("company_id", "code"):
-        r = by_id.get(c.pk, {})
+        r: Any = by_id.get(c.pk, {})
         out.append(
             CommunityFigures(
                 community_id=c.pk,

@@ -39,7 +39,7 @@ def _today() -> date:
 def _optional(module: str, name: str) -> Callable[..., Any] | None:
     """A function from another part of Wuye, or None while that part is not installed."""
     try:
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
 

@@ -81,8 +81,11 @@ def make_estate(*, tag: str, today: date, merchant_no: str) -> Estate:
         run=run,
     )
     job = Job.objects.create(
-        kind="billing_run", title=f"出账 {community.name}", company=company,
-        status=Job.Status.SUCCEEDED, result={"run_id": run.pk},
+        kind="billing_run",
+        title=f"出账 {community.name}",
+        company=company,
+        status=Job.Status.SUCCEEDED,
+        result={"run_id": run.pk},
     )
     merchant = Merchant.objects.create(
         company=company,
@@ -104,8 +107,21 @@ def make_estate(*, tag: str, today: date, merchant_no: str) -> Estate:
         expires_on=today + timedelta(days=20),
     )
     admin = make_user(company, Role.ADMIN, username=f"admin-{tag}")
-    return Estate(company, community, building, unit, resident, parking, fee_item, bill, run,
-                  job, merchant, document, admin)
+    return Estate(
+        company,
+        community,
+        building,
+        unit,
+        resident,
+        parking,
+        fee_item,
+        bill,
+        run,
+        job,
+        merchant,
+        document,
+        admin,
+    )
 
 
 def login(client: Any, user: User) -> Any:

@@ -99,9 +99,7 @@ def test_household_page_shows_residents_bills_and_outstanding(client, estate, to
 def test_household_statement_as_of_a_date_before_the_bill_shows_nothing_owed(client, estate):
     login(client, estate.admin)
 
-    resp = client.get(
-        reverse("web:household", args=[estate.unit.pk]), {"as_of": "2000-01-01"}
-    )
+    resp = client.get(reverse("web:household", args=[estate.unit.pk]), {"as_of": "2000-01-01"})
 
     assert resp.status_code == 200
     assert resp.context["statement"]["owed_fen"] == 0
@@ -154,8 +152,12 @@ def test_merchants_page_flags_documents_expiring_within_60_days(client, estate):
 def test_job_page_polls_while_running_and_stops_when_finished(client, estate):
     login(client, estate.admin)
     running = Job.objects.create(
-        kind="billing_run", title="x", company=estate.company, status=Job.Status.RUNNING,
-        progress_done=30, progress_total=120,
+        kind="billing_run",
+        title="x",
+        company=estate.company,
+        status=Job.Status.RUNNING,
+        progress_done=30,
+        progress_total=120,
     )
 
     polling = client.get(reverse("web:job", args=[running.pk]), HTTP_HX_REQUEST="true")
@@ -179,15 +181,23 @@ def test_launching_a_billing_run_creates_a_job_and_enqueues_it_on_commit(
     with django_capture_on_commit_callbacks(execute=True):
         resp = client.post(
             reverse("web:run_launch"),
-            {"community": estate.community.pk, "period": "2026-03", "cycle_months": "3",
-             "issued_on": "2026-03-01"},
+            {
+                "community": estate.community.pk,
+                "period": "2026-03",
+                "cycle_months": "3",
+                "issued_on": "2026-03-01",
+            },
         )
 
     job = Job.objects.filter(kind="billing_run").latest("id")
     assert resp.status_code == 302
     assert resp["Location"] == reverse("web:job", args=[job.pk])
-    assert job.params == {"community_id": estate.community.pk, "period_start": "2026-03-01",
-                          "cycle_months": 3, "issued_on": "2026-03-01"}
+    assert job.params == {
+        "community_id": estate.community.pk,
+        "period_start": "2026-03-01",
+        "cycle_months": 3,
+        "issued_on": "2026-03-01",
+    }
     assert enqueued == [job.pk]
 
 
@@ -196,8 +206,12 @@ def test_launching_a_run_twice_while_queued_is_refused_with_a_reason(client, est
 
     monkeypatch.setattr(tasks, "billing_run_task", FakeTask([]))
     login(client, estate.admin)
-    data = {"community": estate.community.pk, "period": "2026-03", "cycle_months": "1",
-            "issued_on": "2026-03-01"}
+    data = {
+        "community": estate.community.pk,
+        "period": "2026-03",
+        "cycle_months": "1",
+        "issued_on": "2026-03-01",
+    }
     client.post(reverse("web:run_launch"), data)
 
     resp = client.post(reverse("web:run_launch"), data)
