@@ -66,7 +66,9 @@ class BillFilterForm(forms.Form):
 
 class StatementForm(forms.Form):
     as_of = forms.DateField(
-        label=_("截至日期"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("截至日期"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
 
@@ -79,7 +81,9 @@ class BillingRunForm(forms.Form):
     cycle_months = forms.TypedChoiceField(
         label=_("计费周期"), choices=CYCLE_CHOICES, coerce=int, initial=1
     )
-    issued_on = forms.DateField(label=_("出账日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    issued_on = forms.DateField(
+        label=_("出账日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(self, *args: Any, communities: QuerySet[Community], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
