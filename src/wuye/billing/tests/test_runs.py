@@ -327,3 +327,17 @@ def test_the_task_runs_the_jobs_params_and_records_the_result(estate):
     assert job.status == Job.Status.SUCCEEDED
     assert job.result["bills_created"] == 3
     assert BillingRun.objects.get().job_id == job.pk
+
+
+def test_a_households_prepaid_balance_is_spent_on_its_new_bills(estate):
+    from wuye.billing.prepayments import prepayment_deposit
+
+    community, (full, *_), *_ = estate
+    prepayment_deposit(unit=full, amount_fen=10_000, on_date=date(2025, 12, 20),
+                       reference="R1", idempotency_key="dep-1")
+
+    run(community)
+
+    bill = Bill.objects.get(unit=full)
+    assert (bill.paid_fen, bill.outstanding_fen) == (10_000, 12_375)
+    assert_ledger_matches_bills(community)

@@ -1,0 +1,75 @@
+"""Run Wuye's benchmarks and print the results as a Markdown table with the machine.
+
+    python bench/run.py            # billing: 100k units on SQLite and on PostgreSQL
+    python bench/run.py --full     # also 1,000,000 units on PostgreSQL (minutes; run it once)
+
+Each benchmark runs in its own process (one database per Django process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _sh(cmd: str) -> str:
+    try:
+        return subprocess.run(
+            cmd, shell=True, capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine() -> str:
+    """Describe the machine: cores, CPU, memory, PostgreSQL, date."""
+    return "\n".join(
+        [
+            f"nproc: {_sh('nproc')}",
+            _sh("lscpu | head -n 15"),
+            _sh("free -h | head -n 2"),
+            _sh("psql -h 127.0.0.1 -U postgres -Atc 'select version()' 2>/dev/null"),
+            f"load: {_sh('cat /proc/loadavg')}",
+            f"date: {_sh('date -u')}",
+        ]
+    )
+
+
+def billing(db: str, units: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "billing.py"), "--db", db, "--units", str(units)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run Wuye's benchmarks.")
+    parser.add_argument("--full", action="store_true", help="also 1,000,000 units on PostgreSQL")
+    args = parser.parse_args()
+    configs = [("sqlite", 100_000), ("postgres", 100_000)]
+    if args.full:
+        configs.append(("postgres", 1_000_000))
+    print("```\n" + machine() + "\n```\n")
+    print("| db | units | bill lines | run s | lines/s | baseline s | baseline lines/s | ratio "
+          "| re-run s | plain COPY lines/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for db, units in configs:
+        r = billing(db, units)
+        print(
+            f"| {r['db']} | {r['units']:,} | {r['bill_lines']:,} | {r['run_s']} "
+            f"| {r['run_lines_per_s']:,} | {r['baseline_s']} | {r['baseline_lines_per_s']:,} "
+            f"| {r['ratio']} | {r['rerun_s']} | "
+            f"{r['plain_copy_lines_per_s'] or '-'} |",
+            flush=True,
+        )
+        print(f"<!-- {json.dumps(r, ensure_ascii=False)} -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
