@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from wuye.billing.models import Bill, FeeItem
+from django.db.models import F
+
+from wuye.billing.models import Allocation, Bill, FeeItem
 from wuye.estates.models import Unit
 from wuye.ledger.models import AccountKind, JournalEntry
 from wuye.ledger.services import credit, debit, entry_post
@@ -51,3 +53,34 @@ def issue_bill(
         ],
     )
     return bill
+
+
+def pay_bill(*, bill: Bill, amount_fen: int, on_date: date) -> Allocation:
+    """Settle part of a bill with cash as the payments module will: allocation, paid, ledger."""
+    dims = {"community_id": bill.community_id}
+    entry = entry_post(
+        company_id=bill.company_id,
+        kind=JournalEntry.Kind.PAYMENT,
+        memo=f"收款 账单#{bill.pk}",
+        effective_date=on_date,
+        lines=[
+            debit(AccountKind.CASH, amount_fen, **dims),
+            credit(
+                AccountKind.RECEIVABLE,
+                amount_fen,
+                household_id=bill.unit_id,
+                fee_item_id=bill.fee_item_id,
+                **dims,
+            ),
+        ],
+    )
+    allocation = Allocation.objects.create(
+        bill=bill,
+        source=Allocation.Source.PAYMENT,
+        amount_fen=amount_fen,
+        allocated_on=on_date,
+        entry=entry,
+    )
+    Bill.objects.filter(pk=bill.pk).update(paid_fen=F("paid_fen") + amount_fen)
+    bill.refresh_from_db(fields=["paid_fen"])
+    return allocation

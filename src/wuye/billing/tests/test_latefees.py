@@ -141,7 +141,8 @@ def test_charging_the_late_fee_creates_a_bill_and_a_balanced_entry():
         Bill.Kind.LATE_FEE, bill.pk, 50, as_of,
     )
     assert account_balance(account=AccountKind.RECEIVABLE, household_id=bill.unit_id) == 10_050
-    assert account_balance(account=AccountKind.LATE_FEE_REVENUE, fee_item_id=bill.fee_item_id) == -50
+    revenue = account_balance(account=AccountKind.LATE_FEE_REVENUE, fee_item_id=bill.fee_item_id)
+    assert revenue == -50
     assert AuditEvent.objects.filter(action="late_fee.charge", object_id=str(late.pk)).exists()
 
 

@@ -98,7 +98,9 @@ def test_the_same_key_for_a_different_deposit_is_refused(unit):
     ],
 )
 def test_bad_deposits_are_refused_naming_the_field_and_write_nothing(unit, kw, field):
-    args = {"unit": unit, "amount_fen": 100, "on_date": JAN, "reference": "", "idempotency_key": "k"}
+    args = {
+        "unit": unit, "amount_fen": 100, "on_date": JAN, "reference": "", "idempotency_key": "k",
+    }
     args.update(kw)
     with pytest.raises(PrepaymentError, match=field):
         prepayment_deposit(**args)
