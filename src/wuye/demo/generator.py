@@ -407,6 +407,13 @@ def _estate(
             Decimal(rng.choice(["12.50", "13.20", "15.00"])),
             Unit.Type.PARKING,
         )
+    # However small the demo, show each case at least once per community.
+    if n_res > 8:
+        units[4].state = Unit.State.VACANT
+        units[7].state = Unit.State.OCCUPIED
+        units[7].handover_date = handover(recent=True)
+    if n_com > 1:
+        units[n_res + n_com - 1].state = Unit.State.UNSOLD
     Unit.objects.bulk_create(units, batch_size=1000)
     result.units += len(units)
 
