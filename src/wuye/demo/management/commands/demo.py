@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from typing import Any
 
@@ -75,6 +76,7 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"未安装 (not installed yet): {missing}"))
         self._print_logins(opts["port"])
         if not opts["no_serve"]:
+            os.environ["WUYE_DEBUG"] = "0"  # the demo runs as in production: DEBUG off
             call_command("serve", port=opts["port"])
 
     def _reset(self) -> None:
