@@ -119,3 +119,33 @@ def test_admin_finds_a_household_launches_a_run_and_switches_to_english(
     assert "Collection this month" in page.locator("h1").first.inner_text()
     page.wait_for_function("document.querySelector('#collection-chart').width > 0")
     shot(page, "07-dashboard-en")
+
+
+def test_progress_bar_follows_a_running_job_until_it_finishes(live_server, page, shot, estate):
+    from wuye.core.models import Job
+
+    job = Job.objects.create(
+        kind="billing_run",
+        title="出账 锦绣花园 (后台运行)",
+        company=estate["company"],
+        status=Job.Status.RUNNING,
+        progress_done=30,
+        progress_total=120,
+    )
+    base = live_server.url
+    _login(page, base)
+
+    page.goto(f"{base}/jobs/{job.pk}/")
+    bar = page.locator(".progress")
+    assert bar.get_attribute("aria-valuenow") == "25"
+    Job.objects.filter(pk=job.pk).update(progress_done=90)
+    page.wait_for_selector('.progress[aria-valuenow="75"]')
+    shot(page, "08-progress-running")
+    Job.objects.filter(pk=job.pk).update(
+        progress_done=120, status=Job.Status.SUCCEEDED, result={"units": 120}
+    )
+
+    page.wait_for_selector('#job-progress[data-status="succeeded"]')
+    assert page.locator(".progress").get_attribute("aria-valuenow") == "100"
+    page.wait_for_timeout(1500)  # polling has stopped: nothing replaces the finished card
+    assert page.locator("#job-progress").get_attribute("hx-trigger") is None

@@ -280,3 +280,25 @@ def test_english_ui_shows_english_on_key_pages(client, estate):
         for word in words:
             assert word in html, (url, word)
         assert "账单</a>" not in html  # nav translated too
+
+
+def test_forbidden_page_explains_in_the_layout(client, estate):
+    login(client, make_user(estate.company, Role.CASHIER))
+
+    resp = client.get(reverse("web:runs"))
+
+    assert resp.status_code == 403
+    assert "无权访问" in resp.content.decode()
+
+
+def test_another_companys_id_gives_the_not_found_page_in_the_layout(client, estate, today):
+    from wuye.web.tests.scenario import make_estate as other_estate
+
+    other = other_estate(tag="乙", today=today, merchant_no="1900000002")
+    login(client, estate.admin)
+
+    resp = client.get(reverse("web:household", args=[other.unit.pk]))
+
+    assert resp.status_code == 404
+    assert "页面不存在" in resp.content.decode()
+    assert "业主乙" not in resp.content.decode()
