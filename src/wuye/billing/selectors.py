@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from types import EllipsisType
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 
 from wuye.billing.latefees import late_fees_for_units
 from wuye.billing.models import Allocation, Bill
@@ -211,3 +211,62 @@ def open_bills(*, unit_id: int, as_of: date) -> list[StatementLine]:
         for line in _statement_lines(unit_id=unit_id, as_of=as_of)
         if line.outstanding_fen != 0 or line.late_fee_fen != 0
     ]
+
+
+@dataclass(frozen=True)
+class ReceivableMismatch:
+    """A household whose RECEIVABLE balance differs from its bills' outstanding."""
+
+    unit_id: int
+    receivable_fen: int
+    outstanding_fen: int
+
+
+def receivable_mismatches(
+    *, community_id: int | None = None, limit: int = 100
+) -> list[ReceivableMismatch]:
+    """Return households whose ledger receivable differs from their bills (should be none).
+
+    Two grouped queries (journal lines by household, bills by unit), compared in Python.
+    """
+    lines = JournalLine.objects.filter(account=AccountKind.RECEIVABLE)
+    bills = Bill.objects.all()
+    if community_id is not None:
+        lines = lines.filter(community_id=community_id)
+        bills = bills.filter(community_id=community_id)
+    receivable = dict(
+        lines.values("household_id").annotate(s=Sum("amount_fen")).values_list("household_id", "s")
+    )
+    outstanding = dict(
+        bills.values("unit_id")
+        .annotate(s=Sum(F("amount_fen") - F("paid_fen") - F("waived_fen")))
+        .values_list("unit_id", "s")
+    )
+    found: list[ReceivableMismatch] = []
+    for unit_id in sorted(set(receivable) | set(outstanding), key=lambda u: (u is None, u or 0)):
+        r = int(receivable.get(unit_id) or 0)
+        o = int(outstanding.get(unit_id) or 0)
+        if r != o:
+            found.append(
+                ReceivableMismatch(unit_id=unit_id or 0, receivable_fen=r, outstanding_fen=o)
+            )
+            if len(found) >= limit:
+                break
+    return found
+
+
+def negative_prepaid_balances(
+    *, community_id: int | None = None, limit: int = 100
+) -> list[tuple[int, int | None, int]]:
+    """Return ``(unit_id, fee_item_id, balance_fen)`` for prepaid balances below zero."""
+    qs = JournalLine.objects.filter(account=AccountKind.PREPAID)
+    if community_id is not None:
+        qs = qs.filter(community_id=community_id)
+    rows = (
+        qs.values("household_id", "fee_item_id")
+        .annotate(s=Sum("amount_fen"))
+        .filter(s__gt=0)
+        .order_by("household_id", "fee_item_id")
+        .values_list("household_id", "fee_item_id", "s")[:limit]
+    )
+    return [(hh or 0, fi, -int(s)) for hh, fi, s in rows]
