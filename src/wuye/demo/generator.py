@@ -486,7 +486,7 @@ def _estate(
     ParkingSpace.objects.bulk_create(spaces, batch_size=1000)
     result.parking_spaces += len(spaces)
 
-    # Water and power meters with 13 monthly readings (the 1st of each month), monotonic.
+    # Water and power meters read on the 1st of each month, monotonic (see demo_load).
     meters: list[Meter] = []
     for u in units:
         if u.unit_type == Unit.Type.PARKING:
@@ -797,7 +797,10 @@ def demo_load(
     month = today.replace(day=1)
     first_period = add_months(month, -12)
     periods = [add_months(first_period, i) for i in range(12)]
-    reading_dates = [add_months(first_period, i) for i in range(13)]
+    # A reading bills the period it falls in (usage since the previous reading), so reading
+    # from the month before the first billed one through this month bills all 12 months and
+    # leaves this month's reading for a run launched by hand.
+    reading_dates = [add_months(first_period, i) for i in range(-1, 13)]
     t0 = time.perf_counter()
 
     with transaction.atomic():

@@ -74,6 +74,8 @@ def test_demo_bills_twelve_months_per_community_and_the_ledger_balances(demo):
 
     assert BillingRun.objects.filter(status="done").count() == 24
     assert min(periods) == date(2025, 11, 1) and max(periods) == date(2026, 10, 1)
+    metered = set(Bill.objects.filter(kind="metered").values_list("period_start", flat=True))
+    assert metered == periods  # water and power billed every month, the first one too
     assert FeeStandard.objects.filter(effective_from=date(2026, 5, 1)).exists()  # price change
     assert Bill.objects.filter(kind="opening").exists()
     assert Bill.objects.filter(kind__in=["regular", "metered"]).count() > 60 * 12
