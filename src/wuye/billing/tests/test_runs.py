@@ -9,11 +9,16 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.db.models import F, Sum
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from wuye.billing.engine import calculation as calc
 from wuye.billing.models import Allocation, Bill, BillingRun, FeeItem, FeeStandard, PriceTier
 from wuye.billing.services import BillingRunError, billing_run_execute
 from wuye.core.models import Job
+from wuye.core.periods import cycle_period
 from wuye.estates.models import Meter, MeterReading, Unit
 from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
 from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
@@ -341,3 +346,50 @@ def test_a_households_prepaid_balance_is_spent_on_its_new_bills(estate):
     bill = Bill.objects.get(unit=full)
     assert (bill.paid_fen, bill.outstanding_fen) == (10_000, 12_375)
     assert_ledger_matches_bills(community)
+
+
+OPS = st.lists(
+    st.tuples(st.sampled_from(["price", "pay", "vacate", "occupy"]), st.integers(0, 60_000)),
+    min_size=1, max_size=6,
+)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=OPS)
+def test_after_any_corrections_and_payments_each_line_sums_to_its_amount_and_ledger_matches(ops):
+    with transaction.atomic():
+        community = make_community()
+        building = make_building(community)
+        units = [make_unit(building, area_m2=Decimal("77.77")),
+                 make_unit(building, area_m2=Decimal("120.05"), handover_date=date(2026, 1, 9))]
+        fee = make_fee_item(community.company)
+        standard = make_standard(fee, community, unit_price=Decimal("2.5000"), vacant_percent=60)
+        run(community)
+        for op, n in ops:
+            if op == "price":
+                FeeStandard.objects.filter(pk=standard.pk).update(unit_price=Decimal(n).scaleb(-4))
+            elif op == "pay":
+                bill = Bill.objects.filter(unit=units[0], amount_fen__gt=F("paid_fen")).first()
+                if bill is not None:
+                    _pay(bill, min(n, bill.outstanding_fen) or 1)
+            else:
+                Unit.objects.filter(pk=units[1].pk).update(
+                    state=Unit.State.VACANT if op == "vacate" else Unit.State.OCCUPIED
+                )
+            run(community)
+            price_c = int(FeeStandard.objects.get(pk=standard.pk).unit_price.scaleb(4))
+            for u in Unit.objects.filter(pk__in=[x.pk for x in units]):
+                expected = calc.periodic_amount(
+                    calc.UnitFacts(u.pk, u.unit_type, u.state, u.handover_date,
+                                   int(u.area_m2 * 100)),
+                    [calc.Standard(1, fee.pk, "", "area", date(2020, 1, 1), price_c=price_c,
+                                   vacant_percent=60)],
+                    fee_item_id=fee.pk, period=cycle_period(JAN, 1),
+                )
+                issued = Bill.objects.filter(unit=u).aggregate(s=Sum("amount_fen"))["s"] or 0
+                assert issued == expected
+            assert_ledger_matches_bills(community)
+            again = run(community)
+            assert again.bills_created == again.adjustments_created == 0
+        transaction.set_rollback(True)
