@@ -396,3 +396,31 @@ def test_the_batch_service_refuses_a_user_without_the_admin_role_in_that_company
         batch_create(user=outsider, kind="units", company_id=community.company_id,
                      file_name="u.xlsx", content=xlsx("units", UNIT_ROWS), dry_run=False)
     assert ImportBatch.objects.count() == 0
+
+
+@pytest.mark.parametrize("kind", ["units", "residents", "readings", "opening"])
+def test_an_import_makes_a_fixed_number_of_queries_however_many_rows(
+    kind, fee_item, unit, django_assert_max_num_queries
+):
+    company = unit.community.company
+    n = 300
+    units = [["C001", "2", None, f"{i:04d}", 1, 80, None, None, None, None] for i in range(n)]
+    run("units", xlsx("units", units), company)
+    rows = {
+        "units": units,
+        "residents": [["C001", "2", f"{i:04d}", f"住户{i}", None, f"138{i:08d}", None, None,
+                       None] for i in range(n)],
+        "readings": [["C001", f"W{i}", "水表", f"2-{i:04d}", "2024-01-31", i, None]
+                     for i in range(n)],
+        "opening": [["C001", "2", f"{i:04d}", "WY", "2024-01-01", "2024-12-31", 10, None, None,
+                     None] for i in range(n)],
+    }[kind]
+    content = xlsx(kind, [list(r) for r in rows])
+    if kind == "units":
+        content = xlsx(kind, [[*r[:5], 81, *r[6:]] for r in rows])  # every row an update
+
+    with django_assert_max_num_queries(30):
+        report = run(kind, content, company)
+
+    assert report.ok, report.errors[:3]
+    assert report.created + report.updated == n
