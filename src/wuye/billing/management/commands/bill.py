@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
+from django.utils import timezone
 
 from wuye.billing.models import BillingRun
 from wuye.billing.services import BillingRunError, billing_run_execute
@@ -151,5 +152,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{r.pk}\t{r.community.code}\t{r.period_start}~{r.period_end}\t"
                 f"{r.get_status_display()}\t{r.bills_created}\t{r.adjustments_created}\t"
-                f"{r.unchanged}\t{format_yuan(r.total_fen)}\t{r.created_at:%Y-%m-%d %H:%M}"
+                f"{r.unchanged}\t{format_yuan(r.total_fen)}\t{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}"
             )
