@@ -149,8 +149,9 @@ class Command(BaseCommand):
             return
         self.stdout.write("id\t小区\t账期\t状态\t新出账单\t调整\t未变化\t金额\t时间")
         for r in rows:
+            at = timezone.localtime(r.created_at)
             self.stdout.write(
                 f"{r.pk}\t{r.community.code}\t{r.period_start}~{r.period_end}\t"
                 f"{r.get_status_display()}\t{r.bills_created}\t{r.adjustments_created}\t"
-                f"{r.unchanged}\t{format_yuan(r.total_fen)}\t{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}"
+                f"{r.unchanged}\t{format_yuan(r.total_fen)}\t{at:%Y-%m-%d %H:%M}"
             )
