@@ -393,3 +393,39 @@ def test_after_any_corrections_and_payments_each_line_sums_to_its_amount_and_led
             again = run(community)
             assert again.bills_created == again.adjustments_created == 0
         transaction.set_rollback(True)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_of_the_same_period_at_once_issue_each_bill_once():
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    community = make_community()
+    building = make_building(community)
+    for _ in range(50):
+        make_unit(building)
+    make_standard(make_fee_item(community.company), community)
+    errors: list[BaseException] = []
+
+    def go():
+        try:
+            run(community)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Bill.objects.filter(community=community).count() == 50
+    assert sorted(BillingRun.objects.values_list("bills_created", flat=True)) == [0, 50]
+    assert_ledger_matches_bills(community)
