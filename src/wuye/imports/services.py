@@ -64,6 +64,7 @@ class RowError:
     header: str
     message: str
     message_en: str
+    header_en: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +73,7 @@ class RowError:
             "header": self.header,
             "message": self.message,
             "message_en": self.message_en,
+            "header_en": self.header_en,
         }
 
     def text(self, *, english: bool = False) -> str:
@@ -81,7 +83,8 @@ class RowError:
             where = f"row {self.row}" if self.row else "file"
         else:
             where = f"第{self.row}行" if self.row else "文件"
-        col = f" [{self.header}]" if self.header else ""
+        header = (self.header_en or self.header) if english else self.header
+        col = f" [{header}]" if header else ""
         return f"{where}{col}: {message}"
 
 
@@ -150,8 +153,10 @@ class _Context:
     errors: list[RowError] = field(default_factory=list)
 
     def error(self, row: int, key: str, zh: str, en: str) -> None:
-        header = self.spec.header_of(key) if key else ""
-        self.errors.append(RowError(row, key, header, zh, en))
+        col = self.spec.column(key) if key else None
+        self.errors.append(
+            RowError(row, key, col.zh if col else "", zh, en, col.en if col else "")
+        )
 
     def communities(self) -> dict[str, Community]:
         return {c.code: c for c in Community.objects.filter(company=self.company)}

@@ -95,7 +95,8 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
     errors = [
         {
             "row": e.get("row") or "",
-            "header": e.get("header", ""),
+            "header": (e.get("header_en") or e.get("header", "")) if english
+            else e.get("header", ""),
             "message": e.get("message_en") if english else e.get("message"),
         }
         for e in found.errors[:500]

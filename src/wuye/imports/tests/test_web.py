@@ -138,3 +138,17 @@ def test_exports_are_limited_to_the_users_companies(client, admin_client, commun
 
     client.force_login(make_user(make_company(), role=Role.ADMIN))
     assert client.get(url).status_code == 403
+
+
+def test_the_pages_and_error_reports_speak_english_when_asked(
+    admin_client, community, django_capture_on_commit_callbacks
+):
+    rows = [["C001", "1", None, "0102", 1, "abc", None, None, None, None]]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(admin_client, community.company, xlsx("units", rows))
+
+    index = admin_client.get(reverse("imports:index"), HTTP_ACCEPT_LANGUAGE="en")
+    page = admin_client.get(response.url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Download templates" in index.content.decode()
+    assert "floor area (m²)" in page and "not a number: abc" in page
