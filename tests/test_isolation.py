@@ -225,3 +225,12 @@ def test_admin_who_is_only_cashier_has_no_admin_site(client, a):
 
     assert resp.status_code == 302
     assert Community.objects.filter(pk=a.community.pk).exists()
+
+
+def test_admin_filters_offer_only_own_company_choices(client, a, b):
+    login(client, _admin_user(a))
+
+    html = client.get(reverse("admin:estates_unit_changelist")).content.decode()
+
+    assert "甲花园" in html
+    assert "乙花园" not in html

@@ -90,7 +90,7 @@ class BillingRunAdmin(ReadOnlyAdmin):
     list_select_related = ("community",)
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(CompanyScopedInline):
     model = Allocation
     extra = 0
     can_delete = False

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -78,8 +80,97 @@ def scope_to_user(qs: QuerySet[Any], user: Any) -> QuerySet[Any]:
     return qs.distinct() if "memberships" in path else qs
 
 
-class CompanyScopedAdmin(admin.ModelAdmin):
+def is_company_admin(user: Any) -> bool:
+    """Whether ``user`` holds the administrator role in some company (or is a superuser)."""
+    if not (user.is_active and user.is_staff):
+        return False
+    ids = admin_company_ids(user)
+    return ids is None or bool(ids)
+
+
+class RolePermissions:
+    """Model permissions from the administrator role, not only from Django's permission table.
+
+    A company administrator may view, add, change and delete what the admin shows them (their
+    own companies' rows); subclasses take away what must stay read-only.
+    """
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_company_admin(request.user) or super().has_module_permission(request)  # type: ignore[misc]
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_company_admin(request.user) or super().has_view_permission(request, obj)  # type: ignore[misc]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return is_company_admin(request.user) or super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_company_admin(request.user) or super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_company_admin(request.user) or super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+
+class ScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """A foreign-key filter that offers only the user's companies' rows, titled in Chinese."""
+
+    def __init__(self, field: Any, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        super().__init__(field, request, *args, **kwargs)
+        if str(field.verbose_name) == field.name.replace("_", " "):
+            self.title = field.related_model._meta.verbose_name
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        qs = scope_to_user(field.related_model._default_manager.all(), request.user)
+        return [(obj.pk, str(obj)) for obj in qs[:500]]
+
+
+def _unnamed_relation(model: type[Model], path: str) -> Any:
+    """The relation at ``path`` if it is a foreign key without a verbose name of its own."""
+    try:
+        field = get_fields_from_path(model, path)[-1]
+    except (FieldDoesNotExist, NotRelationField):  # not a field path: leave it alone
+        return None
+    if not getattr(field, "is_relation", False) or field.related_model is None:
+        return None
+    return field
+
+
+def _fk_column(name: str, field: Any) -> Any:
+    def column(obj: Any) -> Any:
+        return getattr(obj, name)
+
+    column.short_description = (  # type: ignore[attr-defined]
+        field.related_model._meta.verbose_name
+        if str(field.verbose_name) == field.name.replace("_", " ")
+        else field.verbose_name
+    )
+    column.admin_order_field = name  # type: ignore[attr-defined]
+    column.__name__ = name
+    return column
+
+
+class CompanyScopedAdmin(RolePermissions, admin.ModelAdmin):
     """A ModelAdmin whose rows and choices are limited to the staff user's companies."""
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        out: list[Any] = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and _unnamed_relation(self.model, item) is not None:
+                out.append((item, ScopedRelatedFilter))
+            else:
+                out.append(item)
+        return out
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        out: list[Any] = []
+        for item in super().get_list_display(request):
+            if isinstance(item, str) and "__" not in item:
+                field = _unnamed_relation(self.model, item)
+                if field is not None:
+                    out.append(_fk_column(item, field))
+                    continue
+            out.append(item)
+        return out
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return scope_to_user(super().get_queryset(request), request.user)
@@ -101,7 +192,7 @@ class CompanyScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class CompanyScopedInline(admin.TabularInline):
+class CompanyScopedInline(RolePermissions, admin.TabularInline):
     """An inline whose rows and choices are limited to the staff user's companies."""
 
     extra = 0
@@ -127,7 +218,7 @@ def _scope_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) 
 class ReadOnlyAdmin(CompanyScopedAdmin):
     """Viewable, never added, changed or deleted through the admin."""
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

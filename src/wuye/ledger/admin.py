@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from wuye.core.admin import ReadOnlyAdmin
+from wuye.core.admin import CompanyScopedInline, ReadOnlyAdmin
 from wuye.ledger.models import JournalEntry, JournalLine
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(CompanyScopedInline):
     model = JournalLine
     extra = 0
     can_delete = False

@@ -64,6 +64,10 @@ class BillFilterForm(forms.Form):
         self.fields["fee_item"].queryset = fee_items  # type: ignore[attr-defined]
 
 
+class MonthForm(forms.Form):
+    month = MonthField(label=_("月份"), required=False)
+
+
 class StatementForm(forms.Form):
     as_of = forms.DateField(
         label=_("截至日期"),

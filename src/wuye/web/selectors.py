@@ -43,16 +43,32 @@ def _month_start(day: date) -> date:
     return day.replace(day=1)
 
 
-def dashboard_figures(
-    *, communities: QuerySet[Community], bills: QuerySet[Bill], today: date
-) -> list[CommunityFigures]:
-    """Per community: this month's billed, waived and received, and arrears overdue today.
+def dashboard_month(*, bills: QuerySet[Bill], today: date) -> date:
+    """The month the dashboard opens on: this month, or the latest billed month before it."""
+    this_month = _month_start(today)
+    if bills.filter(
+        period_start__gte=this_month, period_start__lt=add_months(this_month, 1)
+    ).exists():
+        return this_month
+    latest = (
+        bills.filter(period_start__lt=this_month)
+        .order_by("-period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    return _month_start(latest) if latest else this_month
 
-    "This month" is the bills whose period starts in the month of ``today``; received is what
+
+def dashboard_figures(
+    *, communities: QuerySet[Community], bills: QuerySet[Bill], month: date, today: date
+) -> list[CommunityFigures]:
+    """Per community: a month's billed, waived and received, and arrears overdue today.
+
+    The month's figures are over the bills whose period starts in ``month``; received is what
     has been paid on them (payments and prepayment offsets). Arrears is the outstanding amount
     of every bill due before ``today``. Waivers reduce the rate's denominator.
     """
-    start = _month_start(today)
+    start = _month_start(month)
     end = add_months(start, 1)
     in_month = Q(period_start__gte=start, period_start__lt=end)
     overdue = Q(due_date__lt=today)

@@ -23,10 +23,11 @@ from django.utils.translation import gettext as _
 from wuye.billing.models import Bill, FeeItem
 from wuye.core.models import Job
 from wuye.core.money import format_yuan
+from wuye.core.periods import add_months
 from wuye.estates.models import MeterReading
 from wuye.merchants.models import FeeRate, MerchantDocument
 from wuye.web import access, selectors
-from wuye.web.forms import BillFilterForm, BillingRunForm, StatementForm
+from wuye.web.forms import BillFilterForm, BillingRunForm, MonthForm, StatementForm
 from wuye.web.services import BillingUnavailable, billing_run_launch
 
 DOCUMENT_WARN_DAYS = 60
@@ -55,16 +56,23 @@ def _is_htmx(request: HttpRequest) -> bool:
 def home(request: HttpRequest) -> HttpResponse:
     today = _today()
     communities = access.communities_for(request.user, access.DASHBOARD)
+    bills = access.bills_for(request.user, access.DASHBOARD)
+    form = MonthForm(request.GET or None)
+    month = form.cleaned_data["month"] if form.is_valid() else None
+    if month is None:
+        month = selectors.dashboard_month(bills=bills, today=today)
     figures = selectors.dashboard_figures(
-        communities=communities,
-        bills=access.bills_for(request.user, access.DASHBOARD),
-        today=today,
+        communities=communities, bills=bills, month=month, today=today
     )
     return render(
         request,
         "web/home.html",
         {
             "today": today,
+            "month": month,
+            "is_this_month": month == today.replace(day=1),
+            "prev_month": add_months(month, -1),
+            "next_month": add_months(month, 1) if month < today.replace(day=1) else None,
             "figures": figures,
             "totals": selectors.dashboard_totals(figures),
             "chart": selectors.dashboard_chart_data(figures),

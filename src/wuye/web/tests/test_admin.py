@@ -135,3 +135,24 @@ def test_admin_is_in_english_when_english_is_chosen(client, staff):
 
     assert "Floor area (m²)" in html
     assert "Unit type" in html
+
+
+def test_company_administrator_needs_no_django_permissions_to_use_the_admin(client, estate):
+    user = make_user(estate.company, Role.ADMIN, is_staff=True)  # no group, no permissions
+    login(client, user)
+
+    units = client.get(reverse("admin:estates_unit_changelist"))
+    entries = client.get(reverse("admin:ledger_journalentry_changelist"))
+    add_entry = client.get(reverse("admin:ledger_journalentry_add"))
+
+    assert units.status_code == 200
+    assert estate.unit.label in units.content.decode()
+    assert entries.status_code == 200
+    assert add_entry.status_code == 403
+
+
+def test_staff_user_with_only_a_cashier_role_sees_nothing_in_the_admin(client, estate):
+    user = make_user(estate.company, Role.CASHIER, is_staff=True)
+    login(client, user)
+
+    assert client.get(reverse("admin:estates_unit_changelist")).status_code == 403

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.urls import reverse
@@ -302,3 +302,16 @@ def test_another_companys_id_gives_the_not_found_page_in_the_layout(client, esta
     assert resp.status_code == 404
     assert "页面不存在" in resp.content.decode()
     assert "业主乙" not in resp.content.decode()
+
+
+def test_dashboard_opens_on_the_latest_billed_month_when_this_month_has_no_bills(client, estate):
+    last_month = estate.bill.period_start.replace(day=1) - timedelta(days=1)
+    Bill.objects.filter(pk=estate.bill.pk).update(period_start=last_month.replace(day=1))
+    login(client, estate.admin)
+
+    resp = client.get(reverse("web:home"))
+    chosen = client.get(reverse("web:home"), {"month": f"{estate.bill.period_start:%Y-%m}"})
+
+    assert resp.context["month"] == last_month.replace(day=1)
+    assert resp.context["totals"].billed_fen == 22375
+    assert chosen.context["totals"].billed_fen == 0
