@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from cryptography.fernet import Fernet, MultiFernet
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -806,7 +808,9 @@ def _log(
     batch.finished_at = timezone.now()
     if report.error_xlsx:
         stem = report.file_name.rsplit(".", 1)[0][:80] or "import"
-        batch.error_file.save(f"{stem}.errors.xlsx", ContentFile(report.error_xlsx), save=False)
+        batch.error_file.save(
+            f"{stem}.errors.xlsx.sealed", ContentFile(seal(report.error_xlsx)), save=False
+        )
     batch.save()
     report.batch_id = batch.pk
     if report.imported:
@@ -848,7 +852,9 @@ def batch_create(
         sha256=hashlib.sha256(content).hexdigest(), dry_run=dry_run, job=job,
         created_by=user if getattr(user, "pk", None) else None,
     )
-    batch.source_file.save(file_name[-100:] or "upload.xlsx", ContentFile(content), save=False)
+    batch.source_file.save(
+        (file_name[-100:] or "upload.xlsx") + ".sealed", ContentFile(seal(content)), save=False
+    )
     batch.save()
     return batch
 
@@ -867,7 +873,7 @@ def batch_run(*, batch_id: int, as_of: date) -> ImportReport | None:
         job_start(job)
     try:
         with batch.source_file.open("rb") as fh:
-            content = fh.read()
+            content = unseal(fh.read())
         report = import_file(
             kind=batch.kind, company_id=batch.company_id, content=content,
             file_name=batch.file_name, as_of=as_of, dry_run=batch.dry_run,
@@ -875,15 +881,46 @@ def batch_run(*, batch_id: int, as_of: date) -> ImportReport | None:
             progress=job_progress_reporter(job.pk, every=PROGRESS_EVERY) if job else None,
         )
     except Exception as exc:
+        _forget_upload(batch)
         ImportBatch.objects.filter(pk=batch.pk).update(
             status=ImportBatch.Status.FAILED, finished_at=timezone.now()
         )
         if job is not None:
             job_finish(job, error=f"{type(exc).__name__}: {exc}")
         raise
+    _forget_upload(batch)
     if job is not None:
         Job.objects.filter(pk=job.pk).update(
             progress_done=report.rows_total, progress_total=report.rows_total
         )
         job_finish(job, result={"batch_id": batch.pk, "summary": report.summary()})
     return report
+
+
+def _forget_upload(batch: ImportBatch) -> None:
+    """Delete the uploaded file once it has been processed: only its digest is kept."""
+    if batch.source_file:
+        batch.source_file.delete(save=False)
+        ImportBatch.objects.filter(pk=batch.pk).update(source_file="")
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet([Fernet(k.encode()) for k in settings.FIELD_ENCRYPTION_KEYS])
+
+
+def seal(content: bytes) -> bytes:
+    """Encrypt a file for storage: uploads and error reports can hold ID-card numbers."""
+    return _fernet().encrypt(content)
+
+
+def unseal(token: bytes) -> bytes:
+    """Decrypt a file written by :func:`seal`. Raises cryptography's InvalidToken."""
+    return _fernet().decrypt(token)
+
+
+def batch_error_report(*, batch: ImportBatch) -> bytes:
+    """Return the marked .xlsx of a rejected batch. Raises FileNotFoundError without one."""
+    if not batch.error_file:
+        raise FileNotFoundError(batch.pk)
+    with batch.error_file.open("rb") as fh:
+        return unseal(fh.read())

@@ -6,8 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden
-from django.http.response import HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.http import content_disposition_header
@@ -27,7 +26,7 @@ from wuye.imports.selectors import (
     export_allowed,
     export_build,
 )
-from wuye.imports.services import batch_create, template_build
+from wuye.imports.services import batch_create, batch_error_report, template_build
 from wuye.imports.specs import EXPORT_KINDS, KIND_LABELS, SPECS
 from wuye.imports.tasks import import_batch_task
 
@@ -111,20 +110,19 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_errors(request: HttpRequest, pk: int) -> HttpResponseBase:
+def batch_errors(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         found = batch_for_user(user=request.user, batch_id=pk)
     except ImportBatch.DoesNotExist as exc:
         raise Http404 from exc
     except AccessDenied:
         return HttpResponseForbidden(_("无权查看该导入批次"))
-    if not found.error_file:
-        raise Http404
+    try:
+        content = batch_error_report(batch=found)
+    except FileNotFoundError as exc:
+        raise Http404 from exc
     stem = found.file_name.rsplit(".", 1)[0]
-    return FileResponse(
-        found.error_file.open("rb"), as_attachment=True, filename=f"{stem}-错误报告.xlsx",
-        content_type=XLSX,
-    )
+    return _xlsx(content, f"{stem}-错误报告.xlsx")
 
 
 @login_required

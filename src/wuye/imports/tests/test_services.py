@@ -7,7 +7,7 @@ from wuye.billing.models import Bill
 from wuye.estates.models import Building, Meter, MeterReading, ParkingSpace, Resident, Unit
 from wuye.imports.models import ImportBatch, OpeningBalance
 from wuye.imports.selectors import export_build, household_balances
-from wuye.imports.services import import_file, template_build
+from wuye.imports.services import batch_error_report, import_file, template_build
 from wuye.imports.tests.helpers import sheet, xlsx
 from wuye.imports.xlsx import ERROR_FILL, ERROR_HEADER
 from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
@@ -93,7 +93,10 @@ def test_the_error_workbook_marks_the_bad_cells_red_with_the_reason(community):
     assert ws.cell(row=1, column=11).value == ERROR_HEADER
     assert "不是数字" in ws.cell(row=4, column=11).value
     assert ws.cell(row=3, column=11).value is None
-    assert ImportBatch.objects.get(pk=report.batch_id).error_file.name.endswith(".xlsx")
+    batch = ImportBatch.objects.get(pk=report.batch_id)
+    assert batch_error_report(batch=batch) == report.error_xlsx
+    with batch.error_file.open("rb") as fh:
+        assert not fh.read().startswith(b"PK")  # sealed at rest, not a readable workbook
 
 
 def test_a_dry_run_reports_what_would_happen_and_writes_nothing(community):

@@ -61,6 +61,8 @@ def test_an_upload_runs_as_a_background_job_and_imports_the_file(
     assert batch.status == ImportBatch.Status.IMPORTED and batch.created_count == 2
     assert Unit.objects.count() == 2
     assert Job.objects.get(pk=batch.job_id).status == Job.Status.SUCCEEDED
+    assert not batch.source_file  # the upload is deleted once processed; its digest stays
+    assert batch.sha256
     page = admin_client.get(response.url).content.decode()
     assert "已导入" in page
 
@@ -88,7 +90,7 @@ def test_a_bad_upload_shows_each_error_and_offers_the_marked_workbook(
     assert "建筑面积(m²)" in page and "不是数字" in page
     errors = admin_client.get(reverse("imports:batch_errors", args=[batch.pk]))
     assert errors.status_code == 200
-    ws = sheet(b"".join(errors.streaming_content))
+    ws = sheet(errors.content)
     assert ws.cell(row=4, column=6).comment is not None
     assert Unit.objects.count() == 0
 
