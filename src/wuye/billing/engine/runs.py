@@ -395,8 +395,8 @@ class _Run:
             return
 
         settle = self._plan_credit_notes(negatives) if negatives else _Settlement()
-        for idx, r in settle.to_prepaid.items():
-            receivable[idx] += r
+        for idx, extra in settle.receivable_extra.items():
+            receivable[idx] += extra
 
         company_id = self.community.company_id
         entry = JournalEntry.objects.create(
@@ -434,6 +434,8 @@ class _Run:
                 lines.append((receivable_kind, amt, cid, units[idx][0], None))
         for idx, r in settle.to_prepaid.items():
             lines.append((AccountKind.PREPAID.value, -r, cid, units[idx][0], None))
+        for (idx, fid), released in settle.released_by_fee.items():
+            lines.append((AccountKind.WAIVER_EXPENSE.value, -released, cid, units[idx][0], fid))
         for fid, amt in revenue.items():
             lines.append((AccountKind.REVENUE.value, -amt, cid, None, fid))
         report(total_steps - 1, total_steps, "记账")
@@ -443,9 +445,12 @@ class _Run:
     # -- credit notes ------------------------------------------------------------------------
 
     def _plan_credit_notes(self, negatives: list[tuple[int, int, int, int]]) -> _Settlement:
-        """Net each credit note against its line's outstanding bills; the rest is prepaid."""
+        """Settle each credit note against its line: first the outstanding, then any waiver
+        that is no longer needed (released), and what is left, which the household had paid,
+        goes to its prepaid balance."""
         wanted = {(uid, fid) for _, uid, fid, _ in negatives}
-        open_bills: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
+        # [bill id, paid, outstanding, waived] per open line bill, oldest revision first
+        line_bills: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
         for bid, uid, fid, amount, paid, waived in (
             Bill.objects.filter(
                 community_id=self.community.pk, period_start=self.period.start,
@@ -455,23 +460,35 @@ class _Run:
             .order_by("revision", "pk")
             .values_list("pk", "unit_id", "fee_item_id", "amount_fen", "paid_fen", "waived_fen")
         ):
-            if (uid, fid) in wanted and amount - paid - waived > 0:
-                open_bills[(uid, fid)].append([bid, paid, amount - paid - waived])
+            if (uid, fid) in wanted and (amount - paid - waived > 0 or waived > 0):
+                line_bills[(uid, fid)].append([bid, paid, amount - paid - waived, waived])
         plan = _Settlement()
         for idx, uid, fid, credit in negatives:
             left = credit
-            for bill in open_bills.get((uid, fid), []):
-                if not left:
-                    break
+            bills = line_bills.get((uid, fid), [])
+            for bill in bills:
                 take = min(left, bill[2])
                 if take:
                     bill[1] += take
                     bill[2] -= take
                     left -= take
-                    plan.original_paid[bill[0]] = bill[1]
+                    plan.original[bill[0]] = (bill[1], bill[3])
                     plan.netted.append((uid, fid, bill[0], take))
+            for bill in bills:
+                take = min(left, bill[3])
+                if take:
+                    bill[3] -= take
+                    bill[1] += take
+                    left -= take
+                    plan.original[bill[0]] = (bill[1], bill[3])
+                    plan.netted.append((uid, fid, bill[0], take))
+                    plan.released.append((uid, fid, bill[0], take))
+                    plan.receivable_extra[idx] = plan.receivable_extra.get(idx, 0) + take
+                    key = (idx, fid)
+                    plan.released_by_fee[key] = plan.released_by_fee.get(key, 0) + take
             if left:
                 plan.to_prepaid[idx] = plan.to_prepaid.get(idx, 0) + left
+                plan.receivable_extra[idx] = plan.receivable_extra.get(idx, 0) + left
                 plan.prepaid_alloc.append((uid, fid, left))
         return plan
 
@@ -483,10 +500,13 @@ class _Run:
             )
         }
         Bill.objects.filter(run=self.run, amount_fen__lt=0).update(paid_fen=F("amount_fen"))
-        if plan.original_paid:
+        if plan.original:
             Bill.objects.bulk_update(
-                [Bill(pk=bid, paid_fen=paid) for bid, paid in plan.original_paid.items()],
-                ["paid_fen"], batch_size=500,
+                [
+                    Bill(pk=bid, paid_fen=paid, waived_fen=waived)
+                    for bid, (paid, waived) in plan.original.items()
+                ],
+                ["paid_fen", "waived_fen"], batch_size=500,
             )
         ref = f"billing-run:{self.run.pk}"
         allocations: list[Allocation] = []
@@ -498,6 +518,11 @@ class _Run:
             ))
             allocations.append(Allocation(
                 bill_id=original_id, source=Allocation.Source.CREDIT_NOTE, amount_fen=take,
+                allocated_on=self.issued_on, entry=entry, reference=ref,
+            ))
+        for _uid, _fid, original_id, take in plan.released:
+            allocations.append(Allocation(
+                bill_id=original_id, source=Allocation.Source.WAIVER, amount_fen=-take,
                 allocated_on=self.issued_on, entry=entry, reference=ref,
             ))
         for uid, fid, left in plan.prepaid_alloc:
@@ -512,7 +537,10 @@ class _Settlement:
     """How the run's credit notes are settled."""
 
     def __init__(self) -> None:
-        self.original_paid: dict[int, int] = {}  # bill id -> new paid_fen
+        self.original: dict[int, tuple[int, int]] = {}  # bill id -> new (paid_fen, waived_fen)
         self.netted: list[tuple[int, int, int, int]] = []  # (unit, fee, original bill, fen)
+        self.released: list[tuple[int, int, int, int]] = []  # waiver released on a bill
+        self.released_by_fee: dict[tuple[int, int], int] = {}  # (unit idx, fee) -> fen
         self.prepaid_alloc: list[tuple[int, int, int]] = []  # (unit, fee, fen to prepaid)
         self.to_prepaid: dict[int, int] = {}  # unit index -> fen to prepaid
+        self.receivable_extra: dict[int, int] = {}  # unit index -> Dr receivable beyond bills

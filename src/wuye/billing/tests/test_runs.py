@@ -192,6 +192,40 @@ def _pay(bill, amount):
     Bill.objects.filter(pk=bill.pk).update(paid_fen=F("paid_fen") + amount)
 
 
+def _waive(bill, amount):
+    dims = {"community_id": bill.community_id, "household_id": bill.unit_id,
+            "fee_item_id": bill.fee_item_id}
+    entry = entry_post(
+        company_id=bill.company_id, kind=JournalEntry.Kind.WAIVER, memo="waive",
+        effective_date=ISSUED,
+        lines=[debit(AccountKind.WAIVER_EXPENSE, amount, **dims),
+               credit(AccountKind.RECEIVABLE, amount, **dims)],
+    )
+    Allocation.objects.create(bill=bill, source=Allocation.Source.WAIVER, amount_fen=amount,
+                              allocated_on=ISSUED, entry=entry)
+    Bill.objects.filter(pk=bill.pk).update(waived_fen=F("waived_fen") + amount)
+
+
+def test_a_credit_note_releases_a_waiver_no_longer_needed_instead_of_crediting_prepaid(estate):
+    community, (full, *_), _, standard = estate
+    run(community)
+    original = Bill.objects.get(unit=full)
+    _pay(original, 10_000)
+    _waive(original, 12_375)
+    FeeStandard.objects.filter(pk=standard.pk).update(unit_price=Decimal("2.0000"))
+
+    run(community)
+
+    original.refresh_from_db()
+    # New amount 17900: the household paid 10000, so only 7900 stays waived; nothing prepaid.
+    assert (original.paid_fen, original.waived_fen, original.outstanding_fen) == (14_475, 7_900, 0)
+    assert account_balance(account=AccountKind.PREPAID, household_id=full.pk) == 0
+    assert account_balance(account=AccountKind.WAIVER_EXPENSE, household_id=full.pk) == 7_900
+    assert Allocation.objects.filter(bill=original, source=Allocation.Source.WAIVER).aggregate(
+        s=Sum("amount_fen"))["s"] == 7_900
+    assert_ledger_matches_bills(community)
+
+
 def test_a_unit_that_became_unsold_gets_a_credit_note_for_the_whole_line(estate):
     community, (full, *_), *_ = estate
     run(community)
@@ -349,7 +383,9 @@ def test_a_households_prepaid_balance_is_spent_on_its_new_bills(estate):
 
 
 OPS = st.lists(
-    st.tuples(st.sampled_from(["price", "pay", "vacate", "occupy"]), st.integers(0, 60_000)),
+    st.tuples(
+        st.sampled_from(["price", "pay", "waive", "vacate", "occupy"]), st.integers(0, 60_000)
+    ),
     min_size=1, max_size=6,
 )
 
@@ -369,10 +405,12 @@ def test_after_any_corrections_and_payments_each_line_sums_to_its_amount_and_led
         for op, n in ops:
             if op == "price":
                 FeeStandard.objects.filter(pk=standard.pk).update(unit_price=Decimal(n).scaleb(-4))
-            elif op == "pay":
-                bill = Bill.objects.filter(unit=units[0], amount_fen__gt=F("paid_fen")).first()
+            elif op in ("pay", "waive"):
+                bill = Bill.objects.filter(
+                    unit=units[0], amount_fen__gt=F("paid_fen") + F("waived_fen")
+                ).first()
                 if bill is not None:
-                    _pay(bill, min(n, bill.outstanding_fen) or 1)
+                    (_pay if op == "pay" else _waive)(bill, min(n, bill.outstanding_fen) or 1)
             else:
                 Unit.objects.filter(pk=units[1].pk).update(
                     state=Unit.State.VACANT if op == "vacate" else Unit.State.OCCUPIED
@@ -390,6 +428,12 @@ def test_after_any_corrections_and_payments_each_line_sums_to_its_amount_and_led
                 issued = Bill.objects.filter(unit=u).aggregate(s=Sum("amount_fen"))["s"] or 0
                 assert issued == expected
             assert_ledger_matches_bills(community)
+            # Only money actually paid can turn into prepaid balance.
+            paid_in = Allocation.objects.filter(
+                bill__unit=units[0], source=Allocation.Source.PAYMENT
+            ).aggregate(s=Sum("amount_fen"))["s"] or 0
+            prepaid = -account_balance(account=AccountKind.PREPAID, household_id=units[0].pk)
+            assert prepaid <= paid_in
             again = run(community)
             assert again.bills_created == again.adjustments_created == 0
         transaction.set_rollback(True)
