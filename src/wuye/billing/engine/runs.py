@@ -242,6 +242,19 @@ class _Run:
         )
         return {(u, f): (int(t), int(r)) for u, f, t, r in rows}
 
+    def _load_opening(self) -> set[tuple[int, int]]:
+        """Return the (unit, fee item) lines of this period brought in as opening arrears.
+
+        The old system billed them (the arrears are what was left unpaid), so the run leaves
+        them alone rather than billing the period a second time.
+        """
+        return set(
+            Bill.objects.filter(
+                community_id=self.community.pk, period_start=self.period.start,
+                fee_item_id__in=[i.id for i in self.items], kind=Bill.Kind.OPENING,
+            ).values_list("unit_id", "fee_item_id")
+        )
+
     def _load_consumption(self, meter_kinds: set[str]) -> dict[tuple[int, str], int]:
         """Return consumption × multiplier (0.001 units) per (unit id, meter kind)."""
         meters = {
@@ -271,6 +284,7 @@ class _Run:
         standards = _load_standards(self.community.pk, [i.id for i in self.items], period)
         units = self._load_units()
         existing = self._load_existing()
+        opening = self._load_opening()
         n_units = len(units)
         n_items = len(self.items)
         total_steps = max(1, 2 * n_units * n_items)
@@ -362,6 +376,9 @@ class _Run:
                             if calc.is_billable(facts, s, period):
                                 amount += s.fixed_fen
                                 kind = one_off_kind
+                    if opening and (uid, fid) in opening:
+                        unchanged += 1
+                        continue
                     prior = existing.get((uid, fid)) if existing else None
                     if prior is None:
                         if amount:

@@ -237,6 +237,20 @@ def test_a_unit_that_became_unsold_gets_a_credit_note_for_the_whole_line(estate)
     assert_ledger_matches_bills(community)
 
 
+def test_a_period_brought_in_as_opening_arrears_is_not_billed_again(estate):
+    community, (full, *_), fee, _ = estate
+    Bill.objects.create(
+        company=community.company, community=community, unit=full, fee_item=fee,
+        period_start=JAN, period_end=date(2026, 2, 1), kind=Bill.Kind.OPENING, amount_fen=5000,
+        due_date=JAN, issued_on=JAN,
+    )
+
+    billing_run = run(community)
+
+    assert list(Bill.objects.filter(unit=full).values_list("kind", flat=True)) == ["opening"]
+    assert (billing_run.bills_created, billing_run.unchanged) == (2, 1)
+
+
 def test_a_quarterly_run_bills_three_months_in_one_line(estate):
     community, (full, *_), *_ = estate
 
