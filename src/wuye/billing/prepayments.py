@@ -175,12 +175,8 @@ def _offset_household(*, community_id: int, unit_id: int, on_date: date) -> int:
             return 0
         bills = list(
             Bill.objects.select_for_update()
-            .filter(
-                unit_id=unit_id,
-                community_id=community_id,
-                issued_on__lte=on_date,
-                amount_fen__gt=0,
-            )
+            # By unit only: a community filter can lead the planner to the community index.
+            .filter(unit_id=unit_id, issued_on__lte=on_date, amount_fen__gt=0)
             .select_related("fee_item")
             .order_by("pk")
         )
