@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from wuye.accounts.models import Membership, Role
 from wuye.accounts.selectors import user_community_filter
@@ -102,7 +102,13 @@ def merchants_for(user: Any, roles: frozenset[str]) -> QuerySet[Merchant]:
 
 
 def jobs_for(user: Any, roles: frozenset[str]) -> QuerySet[Job]:
-    """Jobs of the user's companies (a job without a company is visible to superusers only)."""
+    """Jobs of the user's companies; a job about one community (``params.community_id``) only
+    if the user may see that community. A job without a company is for superusers only."""
     ids = company_ids_for(user, roles)
     qs = Job.objects.select_related("created_by")
-    return qs if ids is None else qs.filter(company_id__in=ids)
+    if ids is None:
+        return qs
+    community_ids = list(communities_for(user, roles).values_list("pk", flat=True))
+    return qs.filter(company_id__in=ids).filter(
+        Q(params__community_id__isnull=True) | Q(params__community_id__in=community_ids)
+    )

@@ -33,7 +33,7 @@ def staff(estate):
 
 
 def test_every_model_of_the_core_apps_is_in_the_admin():
-    labels = ["core", "accounts", "estates", "merchants", "billing", "ledger"]
+    labels = ["core", "accounts", "estates", "merchants", "billing", "ledger", "imports"]
 
     missing = [
         m._meta.label

@@ -315,3 +315,24 @@ def test_dashboard_opens_on_the_latest_billed_month_when_this_month_has_no_bills
     assert resp.context["month"] == last_month.replace(day=1)
     assert resp.context["totals"].billed_fen == 22375
     assert chosen.context["totals"].billed_fen == 0
+
+
+def test_a_job_about_another_community_is_hidden_from_a_user_narrowed_to_one(client, estate):
+    from wuye.testing.factories import make_community
+
+    other = make_community(estate.company, name="乙区")
+    job = Job.objects.create(
+        kind="billing_run",
+        title="出账 乙区",
+        company=estate.company,
+        params={"community_id": other.pk},
+    )
+    import_job = Job.objects.create(kind="import", title="导入", company=estate.company)
+    finance = make_user(estate.company, Role.FINANCE, communities=[estate.community])
+    login(client, finance)
+
+    listed = client.get(reverse("web:jobs")).content.decode()
+
+    assert client.get(reverse("web:job", args=[job.pk])).status_code == 404
+    assert "出账 乙区" not in listed
+    assert client.get(reverse("web:job", args=[import_job.pk])).status_code == 200
