@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from wuye.estates.models import Company
@@ -24,7 +25,10 @@ class UploadForm(forms.Form):
     def __init__(self, *args: Any, companies: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["company"].queryset = companies  # type: ignore[attr-defined]
-        self.fields["kind"].choices = [(k, s.title_zh) for k, s in SPECS.items()]  # type: ignore[attr-defined]
+        english = (translation.get_language() or "").startswith("en")
+        self.fields["kind"].choices = [  # type: ignore[attr-defined]
+            (k, s.title_en if english else s.title_zh) for k, s in SPECS.items()
+        ]
         if companies.count() == 1:
             self.fields["company"].initial = companies.first()
 

@@ -48,7 +48,10 @@ def _index_context(request: HttpRequest, form: UploadForm) -> dict[str, Any]:
         "import_kinds": [(k, _label(k)) for k in SPECS],
         "export_kinds": [(k, _label(k)) for k in EXPORT_KINDS],
         "export_companies": companies_for_export(user=request.user),
-        "batches": batches_for_user(user=request.user),
+        "batches": [
+            (b, _label(b.kind) if b.kind in KIND_LABELS else b.kind)
+            for b in batches_for_user(user=request.user)
+        ],
     }
 
 
