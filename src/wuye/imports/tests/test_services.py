@@ -427,3 +427,46 @@ def test_an_import_makes_a_fixed_number_of_queries_however_many_rows(
 
     assert report.ok, report.errors[:3]
     assert report.created + report.updated == n
+
+
+def test_columns_are_found_by_english_header_in_any_order(community):
+    import io
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["room no", "floor area (m²)", "building code", "community code"])
+    ws.append(["0101", 88, "1", "C001"])
+    out = io.BytesIO()
+    wb.save(out)
+
+    report = run("units", out.getvalue(), community.company)
+
+    assert report.ok, report.errors
+    assert Unit.objects.get().area_m2 == Decimal("88.00")
+
+
+def test_a_file_that_is_not_a_workbook_is_refused_with_a_file_level_error(community):
+    report = run("units", b"room,area\n0101,88\n", community.company)
+
+    assert [(e.row, e.message) for e in report.errors] == [
+        (0, "无法读取文件: 请上传 Excel .xlsx 文件")
+    ]
+    assert Unit.objects.count() == 0
+
+
+def test_a_file_missing_a_required_column_names_it(community):
+    content = xlsx("units", [])
+    import io
+
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    wb.active.delete_cols(6)  # 建筑面积(m²)
+    out = io.BytesIO()
+    wb.save(out)
+
+    report = run("units", out.getvalue(), community.company)
+
+    assert "建筑面积(m²)" in report.errors[0].message
