@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from stdnum.cn import ric, uscc
 
@@ -178,10 +179,11 @@ def _split(total: int, shares: list[float]) -> list[int]:
 def demo_users_create(*, company: Company, communities: list[Community]) -> dict[str, User]:
     """Create one user per role (and the platform superuser) with the demo password."""
     users: dict[str, User] = {}
+    encoded = make_password(DEMO_PASSWORD)  # hash once: PBKDF2 takes half a second each time
     for username, display, role in DEMO_USERS:
-        user = User.objects.create_user(
+        user = User.objects.create(
             username=username,
-            password=DEMO_PASSWORD,
+            password=encoded,
             display_name=display,
             is_staff=role in (None, Role.ADMIN),
             is_superuser=role is None,
