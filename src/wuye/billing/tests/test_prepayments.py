@@ -234,3 +234,40 @@ def test_offsets_leave_late_fee_bills_and_credits_consistent(unit, property_fee)
     bill.refresh_from_db()
     assert credit_note.paid_fen == 0  # negative bills are not "paid" by prepayments
     assert _receivable(unit) == credit_note.outstanding_fen + bill.outstanding_fen == -500
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_offsets_at_once_never_spend_the_same_money_twice():
+    import threading
+
+    from django.db import close_old_connections
+
+    first = make_unit()
+    item = make_fee_item(first.community.company)
+    units = [first] + [make_unit(make_building(first.community)) for _ in range(9)]
+    for i, u in enumerate(units):
+        issue_bill(unit=u, fee_item=item, amount_fen=5_000)
+        _deposit(u, 3_000, f"c{i}")
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(
+                prepaid_offset_apply(community_id=first.community_id, on_date=FEB)
+            )
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sum(results) == 30_000
+    assert all(prepaid_balance(unit_id=u.pk) == 0 for u in units)
+    assert Allocation.objects.count() == 10

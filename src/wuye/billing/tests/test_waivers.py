@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime
 
 import pytest
+from django.db import connection
 
 from wuye.accounts.models import Role
 from wuye.billing.latefees import late_fee_as_of, late_fee_charge
@@ -229,3 +230,44 @@ def test_every_refusal_is_a_waiver_error():
     for error in (WaiverInvalid, WaiverNotAllowed, WaiverSelfApproval, WaiverNotPending,
                   WaiverExceedsOutstanding, WaiverExceedsLateFee):
         assert issubclass(error, WaiverError)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_two_approvers_at_once_approve_a_waiver_once():
+    import threading
+
+    from django.db import close_old_connections
+
+    unit = make_unit()
+    item = make_fee_item(unit.community.company)
+    bill = issue_bill(unit=unit, fee_item=item, amount_fen=10_000, due_date=DUE)
+    waiver = _principal(bill, make_user(bill.company, role=Role.CASHIER))
+    approvers = [make_user(bill.company, role=Role.FINANCE) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def work(approver):
+        try:
+            barrier.wait()
+            waiver_approve(
+                waiver=Waiver.objects.get(pk=waiver.pk), approver=approver,
+                on_date=date(2026, 2, 15), now=NOW,
+            )
+            outcomes.append("approved")
+        except WaiverNotPending:
+            outcomes.append("not pending")
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=work, args=(a,)) for a in approvers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    bill.refresh_from_db()
+    assert sorted(outcomes) == ["approved", "not pending"]
+    assert bill.waived_fen == 3_000
+    assert JournalEntry.objects.filter(kind=JournalEntry.Kind.WAIVER).count() == 1
