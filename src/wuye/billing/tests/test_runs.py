@@ -360,6 +360,19 @@ def test_the_cli_runs_a_period_and_prints_a_summary(estate):
     assert community.code in listing.getvalue()
 
 
+def test_the_cli_asks_for_the_company_when_a_community_code_is_ambiguous(estate):
+    community, *_ = estate
+    make_community(make_company(), code=community.code)
+    with pytest.raises(CommandError, match="--company"):
+        call_command("bill", "run", "--community", community.code, "--period", "2026-01")
+    out = StringIO()
+
+    call_command("bill", "run", "--community", community.code, "--company",
+                 community.company.uscc, "--period", "2026-01", "--quiet", stdout=out)
+
+    assert json.loads(out.getvalue())["bills"] == 3
+
+
 def test_the_cli_names_a_bad_period():
     with pytest.raises(CommandError, match="--period"):
         call_command("bill", "run", "--community", make_community().code, "--period", "jan")

@@ -110,7 +110,7 @@ class Command(BaseCommand):
         period_start = _parse_period(opts["period"])
         issued_on = (
             _parse_date(opts["issued_on"], "--issued-on") if opts.get("issued_on")
-            else date.today()
+            else timezone.localdate()
         )
         bar = _Bar(sys.stderr)
         started = time.monotonic()
