@@ -101,7 +101,9 @@ def outstanding_day_sum(
     return total
 
 
-def _late_fees(bills: Sequence[Bill], as_of: date) -> dict[int, int]:
+def _late_fees(
+    bills: Sequence[Bill], as_of: date, *, uncharged_only: bool = False
+) -> dict[int, int]:
     """Compute late fees for ``bills`` (fee_item loaded) in a few queries per 500 bills."""
     accruing = [b for b in bills if _accrues(b, as_of)]
     result: dict[int, int] = {}
@@ -147,6 +149,8 @@ def _late_fees(bills: Sequence[Bill], as_of: date) -> dict[int, int]:
         full_on = min((on for on, a in bill_waivers if a is None and on is not None), default=None)
         if full_on is not None:
             fee = sum(a for on, a in charged.get(bill.pk, ()) if on <= full_on)
+        if uncharged_only:
+            fee = max(0, fee - sum(a for _, a in charged.get(bill.pk, ())))
         if fee:
             result[bill.pk] = fee
     return result
@@ -160,10 +164,15 @@ def late_fee_as_of(*, bill: Bill, as_of: date) -> int:
     return _late_fees([bill], as_of).get(bill.pk, 0)
 
 
-def late_fees_for_units(*, unit_ids: Iterable[int], as_of: date) -> dict[int, int]:
+def late_fees_for_units(
+    *, unit_ids: Iterable[int], as_of: date, uncharged_only: bool = False
+) -> dict[int, int]:
     """Return ``{bill_id: late fee in fen}`` for every bill of ``unit_ids`` with a late fee.
 
-    Bills without a late fee as of ``as_of`` are left out. Same rule as ``late_fee_as_of``.
+    Bills without a late fee as of ``as_of`` are left out. Same rule as ``late_fee_as_of``:
+    the whole late fee, charged or not. With ``uncharged_only`` return only the part not yet
+    charged into late-fee bills (issued on or before ``as_of``), which is what to add to the
+    bills' outstanding for a total owed without counting a charged late fee twice.
     """
     result: dict[int, int] = {}
     for chunk in _chunks(sorted(set(unit_ids))):
@@ -178,7 +187,7 @@ def late_fees_for_units(*, unit_ids: Iterable[int], as_of: date) -> dict[int, in
             .exclude(kind=Bill.Kind.LATE_FEE)
             .select_related("fee_item")
         )
-        result.update(_late_fees(bills, as_of))
+        result.update(_late_fees(bills, as_of, uncharged_only=uncharged_only))
     return result
 
 

@@ -133,11 +133,7 @@ def _statement_lines(*, unit_id: int, as_of: date) -> list[StatementLine]:
     for bill_id, source, total in rows:
         key = "waived" if source == Allocation.Source.WAIVER else "paid"
         settled[bill_id][key] += int(total or 0)
-    late_total = late_fees_for_units(unit_ids=[unit_id], as_of=as_of)
-    charged: dict[int, int] = defaultdict(int)
-    for bill in bills:
-        if bill.kind == Bill.Kind.LATE_FEE and bill.parent_id is not None:
-            charged[bill.parent_id] += bill.amount_fen
+    uncharged = late_fees_for_units(unit_ids=[unit_id], as_of=as_of, uncharged_only=True)
     lines = []
     for bill in bills:
         paid = settled[bill.pk]["paid"] if bill.pk in settled else 0
@@ -157,7 +153,7 @@ def _statement_lines(*, unit_id: int, as_of: date) -> list[StatementLine]:
                 paid_fen=paid,
                 waived_fen=waived,
                 outstanding_fen=bill.amount_fen - paid - waived,
-                late_fee_fen=max(0, late_total.get(bill.pk, 0) - charged.get(bill.pk, 0)),
+                late_fee_fen=uncharged.get(bill.pk, 0),
             )
         )
     return lines

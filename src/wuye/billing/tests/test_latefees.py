@@ -178,3 +178,13 @@ def test_a_late_fee_bill_accrues_no_late_fee_of_its_own():
     late = late_fee_charge(bill=bill, as_of=date(2026, 2, 10), user_id=None)
     assert late is not None
     assert late_fee_as_of(bill=late, as_of=date(2027, 1, 1)) == 0
+
+
+def test_the_bulk_computation_can_leave_out_what_was_already_charged():
+    bill = _bill()
+    late_fee_charge(bill=bill, as_of=date(2026, 2, 10), user_id=None)
+    as_of = date(2026, 2, 20)
+    assert late_fees_for_units(unit_ids=[bill.unit_id], as_of=as_of) == {bill.pk: 100}
+    assert late_fees_for_units(unit_ids=[bill.unit_id], as_of=as_of, uncharged_only=True) == {
+        bill.pk: 50
+    }
