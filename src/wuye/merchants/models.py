@@ -7,9 +7,12 @@ items each merchant collects for. Money always settles to the company's own acco
 
 from __future__ import annotations
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from wuye.estates.validators import validate_bank_account
 
 
 class Channel(models.TextChoices):
@@ -31,7 +34,9 @@ class Merchant(models.Model):
     app_id = models.CharField(_("AppID"), max_length=40, blank=True)
     bank_name = models.CharField(_("结算开户行"), max_length=120)
     bank_account_name = models.CharField(_("结算账户名"), max_length=120)
-    bank_account_no = models.CharField(_("结算账号"), max_length=40)
+    bank_account_no = models.CharField(
+        _("结算账号"), max_length=40, validators=[validate_bank_account]
+    )
     settlement_days = models.PositiveSmallIntegerField(_("结算周期(T+N工作日)"), default=1)
     communities = models.ManyToManyField(
         "estates.Community", blank=True, related_name="merchants", verbose_name=_("收款小区")
@@ -76,8 +81,12 @@ class FeeRate(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="fee_rates")
     card_type = models.CharField(_("卡类型"), max_length=12, choices=CardType.choices)
     rate_ppm = models.PositiveIntegerField(_("费率(百万分之)"), help_text=_("0.6% 填 6000"))
-    cap_fen = models.BigIntegerField(_("单笔封顶(分)"), null=True, blank=True)
-    min_fen = models.BigIntegerField(_("单笔最低(分)"), null=True, blank=True)
+    cap_fen = models.BigIntegerField(
+        _("单笔封顶(分)"), null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    min_fen = models.BigIntegerField(
+        _("单笔最低(分)"), null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     effective_from = models.DateField(_("生效日期"))
 
     class Meta:

@@ -292,3 +292,24 @@ def test_document_add_refuses_an_expiry_before_the_issue_date():
         )
 
     assert "expires_on" in info.value.message_dict
+
+
+@pytest.mark.django_db
+def test_the_model_itself_refuses_a_bad_settlement_account_and_a_negative_cap():
+    merchant = _merchant()
+    merchant.bank_account_no = "6222-0210"
+    rate = FeeRate(
+        merchant=merchant,
+        card_type=CardType.DEBIT,
+        rate_ppm=5000,
+        cap_fen=-1,
+        effective_from=date(2026, 1, 1),
+    )
+
+    with pytest.raises(ValidationError) as merchant_error:
+        merchant.full_clean()
+    with pytest.raises(ValidationError) as rate_error:
+        rate.full_clean()
+
+    assert "bank_account_no" in merchant_error.value.message_dict
+    assert "cap_fen" in rate_error.value.message_dict
