@@ -39,6 +39,7 @@ from django.db.models import Max, Sum
 from wuye.billing.models import Allocation, Bill, Waiver
 from wuye.core.money import Rounding, div_round
 from wuye.core.services import audit_record
+from wuye.estates.models import Unit
 from wuye.ledger.models import AccountKind, JournalEntry
 from wuye.ledger.services import credit, debit, entry_post
 
@@ -264,3 +265,23 @@ def late_fee_charge(*, bill: Bill, as_of: date, user_id: int | None) -> Bill | N
 def _user(user_id: int) -> Any:
 
     return get_user_model().objects.filter(pk=user_id).first()
+
+
+def late_fees_charge(*, community_id: int, as_of: date, user_id: int | None) -> list[Bill]:
+    """Charge every uncharged late fee in a community as of ``as_of``; return the new bills.
+
+    The daily job: finds bills with an uncharged late fee (in chunks of households) and calls
+    ``late_fee_charge`` on each, so it is idempotent per (bill, as_of) and one bill's
+    transaction never holds another's lock.
+    """
+    unit_ids = list(
+        Unit.objects.filter(community_id=community_id).order_by("pk").values_list("pk", flat=True)
+    )
+    charged: list[Bill] = []
+    for chunk in _chunks(unit_ids, 5_000):
+        owed = late_fees_for_units(unit_ids=chunk, as_of=as_of, uncharged_only=True)
+        for bill in Bill.objects.filter(pk__in=sorted(owed)).select_related("fee_item"):
+            late = late_fee_charge(bill=bill, as_of=as_of, user_id=user_id)
+            if late is not None:
+                charged.append(late)
+    return charged

@@ -188,3 +188,36 @@ def test_the_bulk_computation_can_leave_out_what_was_already_charged():
     assert late_fees_for_units(unit_ids=[bill.unit_id], as_of=as_of, uncharged_only=True) == {
         bill.pk: 50
     }
+
+
+def test_the_daily_job_charges_each_late_fee_once():
+    from wuye.billing.latefees import late_fees_charge
+
+    bill = _bill()
+    quiet = issue_bill(
+        unit=bill.unit, fee_item=bill.fee_item, amount_fen=500,
+        period_start=date(2026, 2, 1), due_date=date(2026, 2, 28),
+    )
+    as_of = date(2026, 2, 10)
+
+    first = late_fees_charge(community_id=bill.community_id, as_of=as_of, user_id=None)
+    again = late_fees_charge(community_id=bill.community_id, as_of=as_of, user_id=None)
+
+    assert [(b.parent_id, b.amount_fen) for b in first] == [(bill.pk, 50)]
+    assert again == []
+    assert not Bill.objects.filter(parent=quiet).exists()
+
+
+def test_the_late_fees_command_lists_then_charges(capsys):
+    import json
+
+    from django.core.management import call_command
+
+    bill = _bill()
+    code = bill.community.code
+    call_command("late_fees", "--community", code, "--as-of", "2026-02-10", "--json")
+    assert json.loads(capsys.readouterr().out)["late_fees_fen"] == {str(bill.pk): 50}
+    call_command("late_fees", "--community", code, "--as-of", "2026-02-10", "--charge", "--json")
+    assert json.loads(capsys.readouterr().out) == {"bills": 1, "total_fen": 50}
+    call_command("late_fees", "--community", code, "--as-of", "2026-02-10", "--json")
+    assert json.loads(capsys.readouterr().out)["late_fees_fen"] == {}

@@ -141,3 +141,33 @@ def test_open_bills_leave_out_settled_ones(household):
     # January is settled by then but keeps its late fee until that is charged and paid
     jan_line = next(b for b in open_in_may if b.bill_id == jan.pk)
     assert jan_line.outstanding_fen == 0 and jan_line.late_fee_fen > 0
+
+
+def test_the_statement_command_prints_the_same_numbers_as_json(household, capsys):
+    import json
+
+    from django.core.management import call_command
+
+    unit, _, _, _ = household
+    call_command(
+        "statement", "--unit", unit.label, "--community", unit.community.code,
+        "--as-of", "2026-04-30", "--json",
+    )
+    data = json.loads(capsys.readouterr().out)
+    stmt = household_statement(unit_id=unit.pk, as_of=date(2026, 4, 30))
+    assert (data["outstanding_fen"], data["late_fee_fen"], data["total_due_fen"]) == (
+        stmt.outstanding_fen, stmt.late_fee_fen, stmt.total_due_fen,
+    )
+    assert len(data["lines"]) == 2
+
+
+def test_the_statement_command_prints_a_table_and_refuses_a_bad_date(household, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    unit, _, _, _ = household
+    call_command("statement", "--unit", str(unit.pk), "--as-of", "2026-04-30")
+    out = capsys.readouterr().out
+    assert unit.label in out and "150.00" in out and "预存余额 25.00" in out
+    with pytest.raises(CommandError, match="as-of"):
+        call_command("statement", "--unit", str(unit.pk), "--as-of", "2026-13-01")
