@@ -37,6 +37,7 @@ from wuye.core.services import ProgressFn
 from wuye.estates.models import Community, Meter, MeterReading, Unit
 from wuye.ledger.models import AccountKind, JournalEntry
 
+CONSTRAINTS_IMMEDIATE = True
 LINE_KINDS = (Bill.Kind.REGULAR, Bill.Kind.METERED, Bill.Kind.ONE_OFF, Bill.Kind.ADJUSTMENT)
 METER_KIND_FOR_FEE: dict[str, str] = {
     FeeItem.Kind.WATER.value: Meter.Kind.WATER.value,
@@ -122,7 +123,7 @@ def billing_run_execute(
     try:
         with transaction.atomic():
             Community.objects.select_for_update().filter(pk=community_id).first()
-            if connection.vendor == "postgresql":
+            if connection.vendor == "postgresql" and CONSTRAINTS_IMMEDIATE:
                 # Check foreign keys as each COPY finishes, not all at commit, so the
                 # progress shown covers the work (the cost is the same).
                 with connection.cursor() as cur:

@@ -20,6 +20,7 @@ BillRow = tuple[int, int, int, str, int, str | None]
 JournalRow = tuple[str, int, int, int | None, int | None]
 
 CHUNK = 20_000
+COPY_ROWS = 0  # rows per COPY statement; 0: about 1/50 of the run
 
 _BILL_VAR_COLUMNS = ("unit_id", "revision", "kind", "amount_fen", "quantity")
 _BILL_CONST_COLUMNS = (
@@ -87,7 +88,7 @@ def bills_write(
         null = r"\N"
         # One COPY per chunk (bills need not share a statement): with the run's constraints
         # set immediate, each chunk's foreign-key checks happen here, so progress is honest.
-        step = max(2_000, min(CHUNK * 3, len(rows) // 50))
+        step = COPY_ROWS or max(2_000, min(CHUNK * 3, len(rows) // 50))
         with connection.cursor() as cur, cur.connection.cursor() as raw:
             for lo in range(0, len(rows), step):
                 chunk = rows[lo : lo + step]
