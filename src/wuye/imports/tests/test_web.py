@@ -154,3 +154,13 @@ def test_the_pages_and_error_reports_speak_english_when_asked(
 
     assert "Download templates" in index.content.decode()
     assert "floor area (m²)" in page and "not a number: abc" in page
+
+
+def test_the_admin_lists_import_batches_and_opening_balances_read_only(client, community):
+    from wuye.accounts.models import User
+
+    client.force_login(User.objects.create_superuser("root-h3", password="pw-for-tests-1"))
+
+    for model in ("importbatch", "openingbalance"):
+        assert client.get(f"/admin/imports/{model}/").status_code == 200
+        assert client.get(f"/admin/imports/{model}/add/").status_code == 403
