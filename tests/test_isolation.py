@@ -234,3 +234,27 @@ def test_admin_filters_offer_only_own_company_choices(client, a, b):
 
     assert "甲花园" in html
     assert "乙花园" not in html
+
+
+def test_waivers_of_another_company_cannot_be_asked_seen_or_decided(client, a, b):
+    from wuye.billing.models import Waiver
+
+    other = Waiver.objects.create(
+        bill=b.bill, target="principal", amount_fen=100, reason="乙的申请", requested_by=b.admin
+    )
+    finance = make_user(a.company, Role.FINANCE)
+    login(client, finance)
+
+    asked = client.post(
+        reverse("web:waiver_new", args=[b.bill.pk]),
+        {"target": "principal", "amount": "1.00", "reason": "x"},
+    )
+    listed = client.get(reverse("web:waivers"), {"state": "all"}).content.decode()
+    approved = client.post(reverse("web:waiver_approve", args=[other.pk]))
+
+    other.refresh_from_db()
+    assert asked.status_code == 404
+    assert "乙的申请" not in listed
+    assert approved.status_code == 404
+    assert other.state == "pending"
+    assert Waiver.objects.count() == 1

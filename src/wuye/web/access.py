@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 
 from wuye.accounts.models import Membership, Role
 from wuye.accounts.selectors import user_community_filter
-from wuye.billing.models import Bill, BillingRun
+from wuye.billing.models import Bill, BillingRun, Waiver
 from wuye.core.models import Job
 from wuye.estates.models import Building, Community, Unit
 from wuye.merchants.models import Merchant
@@ -31,6 +31,10 @@ RUNS_LAUNCH = frozenset({Role.ADMIN, Role.FINANCE})
 MERCHANTS = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.AUDITOR})
 JOBS = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.AUDITOR})
 IMPORTS = frozenset({Role.ADMIN})
+# Waivers (减免): anyone may read them; the roles of billing.waivers may ask and decide.
+WAIVERS_READ = ALL_ROLES
+WAIVER_REQUEST = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.CASHIER})
+WAIVER_DECIDE = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER})
 
 
 def user_role_set(user: Any) -> frozenset[str]:
@@ -89,6 +93,12 @@ def units_for(user: Any, roles: frozenset[str]) -> QuerySet[Unit]:
 
 def bills_for(user: Any, roles: frozenset[str]) -> QuerySet[Bill]:
     return Bill.objects.filter(user_community_filter(user, roles=set(roles)))
+
+
+def waivers_for(user: Any, roles: frozenset[str]) -> QuerySet[Waiver]:
+    return Waiver.objects.filter(
+        user_community_filter(user, field="bill__community", roles=set(roles))
+    )
 
 
 def runs_for(user: Any, roles: frozenset[str]) -> QuerySet[BillingRun]:

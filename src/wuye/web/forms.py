@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from wuye.billing.models import FeeItem
+from wuye.billing.models import FeeItem, Waiver
+from wuye.core.money import MoneyFormatError, parse_yuan
 from wuye.estates.models import Community
 from wuye.web.selectors import BILL_STATUSES
 
@@ -92,3 +93,38 @@ class BillingRunForm(forms.Form):
     def __init__(self, *args: Any, communities: QuerySet[Community], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["community"].queryset = communities  # type: ignore[attr-defined]
+
+
+class WaiverRequestForm(forms.Form):
+    target = forms.ChoiceField(label=_("减免对象"), choices=Waiver.Target.choices)
+    amount = forms.CharField(
+        label=_("减免金额(元)"),
+        required=False,
+        help_text=_("滞纳金全免可留空"),
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "0.00"}),
+    )
+    reason = forms.CharField(label=_("原因"), max_length=200)
+
+    def clean_amount(self) -> int | None:
+        text = (self.cleaned_data.get("amount") or "").strip()
+        if not text:
+            return None
+        try:
+            fen = parse_yuan(text)
+        except MoneyFormatError as exc:
+            raise ValidationError(
+                _("金额应为元, 最多两位小数: %(v)s"), params={"v": text}, code="amount"
+            ) from exc
+        if fen <= 0:
+            raise ValidationError(_("金额应大于零: %(v)s"), params={"v": text}, code="amount")
+        return fen
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("target") == Waiver.Target.PRINCIPAL and data.get("amount") is None:
+            self.add_error("amount", _("减免本金须填写金额"))
+        return data
+
+
+class WaiverDecisionForm(forms.Form):
+    reason = forms.CharField(label=_("驳回原因"), max_length=200, required=False)

@@ -17,17 +17,25 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from wuye.billing.models import Bill, FeeItem
+from wuye.billing.models import Bill, FeeItem, Waiver
 from wuye.core.models import Job
 from wuye.core.money import format_yuan
 from wuye.core.periods import add_months
 from wuye.estates.models import MeterReading
 from wuye.merchants.models import FeeRate, MerchantDocument
 from wuye.web import access, selectors
-from wuye.web.forms import BillFilterForm, BillingRunForm, MonthForm, StatementForm
+from wuye.web.forms import (
+    BillFilterForm,
+    BillingRunForm,
+    MonthForm,
+    StatementForm,
+    WaiverDecisionForm,
+    WaiverRequestForm,
+)
 from wuye.web.services import BillingUnavailable, billing_run_launch
 
 DOCUMENT_WARN_DAYS = 60
@@ -159,6 +167,7 @@ def household(request: HttpRequest, pk: int) -> HttpResponse:
         "late_fee_total": late_fee_total,
         "prepaid_fen": _prepaid_balance(unit.pk, today),
         "statement": _statement(unit.pk, as_of, bills),
+        "can_waive": bool(access.user_role_set(request.user) & access.WAIVER_REQUEST),
     }
     return render(request, "web/household.html", ctx)
 
@@ -330,6 +339,96 @@ def _csv_cell(text: str) -> str:
     if any(ch in text for ch in ',"\r\n'):
         text = '"' + text.replace('"', '""') + '"'
     return text
+
+
+# --- waivers ---------------------------------------------------------------------------------
+
+
+@access.role_required(access.WAIVER_REQUEST)
+def waiver_new(request: HttpRequest, bill_pk: int) -> HttpResponse:
+    bill = get_object_or_404(
+        access.bills_for(request.user, access.WAIVER_REQUEST).select_related(
+            "unit", "fee_item", "community"
+        ),
+        pk=bill_pk,
+    )
+    form = WaiverRequestForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            from wuye.billing.waivers import WaiverError, waiver_request
+
+            d = form.cleaned_data
+            try:
+                waiver_request(
+                    bill=bill,
+                    target=d["target"],
+                    amount_fen=d["amount"],
+                    reason=d["reason"],
+                    requested_by=request.user,
+                )
+            except WaiverError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, _("减免申请已提交, 等待审批"))
+                return redirect("web:household", pk=bill.unit_id)
+        status = 400
+    late_fees = _late_fees_by_bill(bill.unit_id, _today()) or {}
+    return render(
+        request,
+        "web/waiver_new.html",
+        {"bill": bill, "form": form, "late_fee_fen": late_fees.get(bill.pk, 0)},
+        status=status,
+    )
+
+
+@access.role_required(access.WAIVERS_READ)
+def waivers(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state", "pending")
+    qs = access.waivers_for(request.user, access.WAIVERS_READ).select_related(
+        "bill__unit", "bill__fee_item", "bill__community", "requested_by", "approved_by"
+    )
+    if state in Waiver.State.values:
+        qs = qs.filter(state=state)
+    page = Paginator(qs.order_by("-id"), 50).get_page(request.GET.get("page"))
+    decidable = set(
+        access.waivers_for(request.user, access.WAIVER_DECIDE)
+        .filter(pk__in=[w.pk for w in page], state=Waiver.State.PENDING)
+        .values_list("pk", flat=True)
+    )
+    return render(
+        request,
+        "web/waivers.html",
+        {
+            "page": page,
+            "state": state,
+            "states": Waiver.State.choices,
+            "decidable": decidable,
+            "query": f"state={state}",
+            "today": _today(),
+        },
+    )
+
+
+@access.role_required(access.WAIVER_DECIDE)
+def waiver_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("web:waivers")
+    waiver = get_object_or_404(access.waivers_for(request.user, access.WAIVER_DECIDE), pk=pk)
+    from wuye.billing.waivers import WaiverError, waiver_approve, waiver_reject
+
+    form = WaiverDecisionForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        if decision == "approve":
+            waiver_approve(waiver=waiver, approver=request.user, on_date=_today())
+            messages.success(request, _("已批准减免 #%(n)s") % {"n": waiver.pk})
+        else:
+            waiver_reject(waiver=waiver, approver=request.user, reason=reason)
+            messages.success(request, _("已驳回减免 #%(n)s") % {"n": waiver.pk})
+    except WaiverError as exc:
+        messages.error(request, _("减免 #%(n)s 未处理: %(why)s") % {"n": waiver.pk, "why": exc})
+    return redirect(f"{reverse('web:waivers')}?state=pending")
 
 
 # --- billing runs ----------------------------------------------------------------------------
@@ -508,4 +607,7 @@ __all__ = [
     "run_launch",
     "runs",
     "unit_search",
+    "waiver_decide",
+    "waiver_new",
+    "waivers",
 ]
