@@ -101,14 +101,17 @@ def billing_run_execute(
             "pk", "name", "kind", "rounding", "due_days"
         )
     ]
-    mixed = (
-        Bill.objects.filter(
-            community_id=community_id, period_start=period.start, kind__in=LINE_KINDS,
-            fee_item_id__in=[i.id for i in items],
-        )
-        .exclude(period_end=period.end)
-        .values_list("period_end", flat=True)
-        .first()
+    mixed = next(
+        iter(
+            Bill.objects.filter(
+                community_id=community_id, period_start=period.start, kind__in=LINE_KINDS,
+                fee_item_id__in=[i.id for i in items],
+            )
+            .exclude(period_end=period.end)
+            .order_by()
+            .values_list("period_end", flat=True)[:1]
+        ),
+        None,
     )
     if mixed is not None:
         raise BillingRunError(
@@ -231,7 +234,8 @@ class _Run:
             .values_list("pk", "unit_type", "state", "handover_date", "a", "ia")
         )
 
-    def _load_existing(self) -> dict[tuple[int, int], tuple[int, int]]:
+    def _load_existing(self) -> dict[int, dict[int, tuple[int, int]]]:
+        """Return ``{fee item: {unit: (sum issued, last revision)}}`` for this period."""
         rows = (
             Bill.objects.filter(
                 community_id=self.community.pk, period_start=self.period.start,
@@ -241,7 +245,10 @@ class _Run:
             .annotate(total=Sum("amount_fen"), rev=Max("revision"))
             .order_by()
         )
-        return {(u, f): (int(t), int(r)) for u, f, t, r in rows}
+        out: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+        for u, f, t, r in rows:
+            out[f][u] = (int(t), int(r))
+        return out
 
     def _load_opening(self) -> set[tuple[int, int]]:
         """Return the (unit, fee item) lines of this period brought in as opening arrears.
@@ -318,7 +325,8 @@ class _Run:
         for item in self.items:
             fid = item.id
             item_standards = [s for s in standards if s.fee_item_id == fid]
-            if not item_standards and not any(k[1] == fid for k in existing):
+            issued_by_unit = existing.get(fid, {})
+            if not item_standards and not issued_by_unit:
                 done += n_units
                 continue
             per_type: dict[str, _TypeInfo] = {}
@@ -380,7 +388,7 @@ class _Run:
                     if opening and (uid, fid) in opening:
                         unchanged += 1
                         continue
-                    prior = existing.get((uid, fid)) if existing else None
+                    prior = issued_by_unit.get(uid) if issued_by_unit else None
                     if prior is None:
                         if amount:
                             rows.append((uid, fid, 0, kind, amount, qty))
