@@ -16,9 +16,10 @@ from stdnum.cn import ric, uscc
 
 from wuye.accounts.models import Membership, User
 from wuye.billing.models import Bill, BillingRun, FeeStandard, Waiver
+from wuye.billing.selectors import negative_prepaid_balances, receivable_mismatches
 from wuye.estates.models import Community, Company, MeterReading, Resident, Unit
 from wuye.ledger.models import AccountKind, JournalLine
-from wuye.ledger.selectors import account_balance
+from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
 from wuye.merchants.models import Merchant
 from wuye.merchants.selectors import documents_expiring, fee_for
 
@@ -83,6 +84,9 @@ def test_demo_bills_twelve_months_per_community_and_the_ledger_balances(demo):
     assert JournalLine.objects.aggregate(s=Sum("amount_fen"))["s"] == 0
     assert account_balance(account=AccountKind.RECEIVABLE) == outstanding["s"]
     assert account_balance(account=AccountKind.PREPAID) <= 0  # a credit balance, never owed
+    assert unbalanced_entry_ids() == []
+    assert receivable_mismatches() == []  # per household, not only in total
+    assert negative_prepaid_balances() == []
 
 
 def test_demo_merchants_charge_the_contracted_rates_and_flag_an_expiring_contract(demo):
