@@ -500,3 +500,29 @@ def test_two_runs_of_the_same_period_at_once_issue_each_bill_once():
     assert Bill.objects.filter(community=community).count() == 50
     assert sorted(BillingRun.objects.values_list("bills_created", flat=True)) == [0, 50]
     assert_ledger_matches_bills(community)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_task_shows_progress_on_the_job_while_the_run_is_open():
+    from django.db import connection
+
+    from wuye.billing.tasks import billing_run_task
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: progress shows when the run commits")
+    community = make_community()
+    building = make_building(community)
+    for _ in range(5):
+        make_unit(building)
+    make_standard(make_fee_item(community.company), community)
+    job = Job.objects.create(kind="billing_run", title="t", params={
+        "community_id": community.pk, "period_start": "2026-01-01", "issued_on": "2026-01-01",
+    })
+
+    billing_run_task.call(job.pk)
+
+    job.refresh_from_db()
+    assert job.progress_total > 0
+    assert job.progress_done == job.progress_total
+    assert job.status == Job.Status.SUCCEEDED
