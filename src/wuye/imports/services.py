@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from wuye.accounts.models import Role
@@ -769,8 +769,15 @@ def import_file(
         if report.ok and not dry_run:
             if progress is not None:
                 progress(report.rows_total, report.rows_total, "写入")
-            with transaction.atomic():
-                plan.apply()
+            try:
+                with transaction.atomic():
+                    plan.apply()
+            except IntegrityError:
+                # Another import wrote the same keys between our checks and our writes.
+                report.errors.append(RowError(
+                    0, "", "", "导入期间数据被同时修改, 未导入任何数据, 请重试",
+                    "the data changed while importing; nothing was imported, try again",
+                ))
         if not report.ok:
             report.error_xlsx = error_workbook_bytes(
                 content, sheet_title=sheet.sheet_title, columns=sheet.columns,

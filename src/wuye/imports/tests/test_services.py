@@ -470,3 +470,33 @@ def test_a_file_missing_a_required_column_names_it(community):
     report = run("units", out.getvalue(), community.company)
 
     assert "建筑面积(m²)" in report.errors[0].message
+
+
+def test_a_write_conflict_with_a_concurrent_import_writes_nothing_and_says_retry(
+    community, monkeypatch
+):
+    from django.db import IntegrityError
+
+    from wuye.imports import services
+
+    real = services.PLANNERS["units"]
+
+    def conflicting(ctx, rows):
+        plan = real(ctx, rows)
+        inner = plan.apply
+
+        def apply():
+            inner()
+            raise IntegrityError("duplicate key")
+
+        plan.apply = apply
+        return plan
+
+    monkeypatch.setitem(services.PLANNERS, "units", conflicting)
+
+    report = run("units", xlsx("units", UNIT_ROWS), community.company)
+
+    assert [e.message_en for e in report.errors] == [
+        "the data changed while importing; nothing was imported, try again"
+    ]
+    assert Unit.objects.count() == 0 and Building.objects.count() == 0

@@ -2,6 +2,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wuye.imports.specs import OPENING, READINGS, RESIDENTS, UNITS, CellError
 
@@ -92,3 +94,15 @@ def test_yes_no_cells_accept_chinese_and_english():
     assert primary.parse("N") is False
     with pytest.raises(CellError):
         primary.parse("maybe")
+
+
+
+@given(st.decimals(min_value=0, max_value=10**12, places=2, allow_nan=False))
+def test_any_two_decimal_area_survives_being_stored_as_an_excel_float(value):
+    # Excel keeps numbers as doubles; up to 15 significant digits come back exactly.
+    assert col(UNITS, "area_m2").parse(float(value)) == value
+
+
+@given(st.integers(min_value=0, max_value=10**14))
+def test_any_amount_in_fen_survives_being_typed_as_yuan_in_excel(fen):
+    assert col(OPENING, "owed_fen").parse(float(fen) / 100) == fen
