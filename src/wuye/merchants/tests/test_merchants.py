@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -187,9 +188,9 @@ def test_a_fee_is_never_negative_nor_above_the_cap_nor_above_the_amount(
     assert 0 <= fee <= amount_fen
     if cap_fen is not None:
         assert fee <= cap_fen
-    exact = amount_fen * rate_ppm / 1_000_000
+    exact = Fraction(amount_fen * rate_ppm, 1_000_000)
     if (cap_fen is None or exact <= cap_fen) and (min_fen is None or exact >= min_fen):
-        assert abs(fee - exact) <= 0.5
+        assert abs(fee - exact) <= Fraction(1, 2)
 
 
 def test_a_negative_amount_is_refused():
