@@ -14,7 +14,7 @@ urlpatterns = [
     path("units/<int:pk>/", views.household, name="household"),
     path("bills/", views.bills, name="bills"),
     path("bills/export.csv", views.bills_export, name="bills_export"),
-    path("bills/<int:bill_pk>/waiver/", views.waiver_new, name="waiver_new"),
+    path("waivers/new/<int:bill_pk>/", views.waiver_new, name="waiver_new"),
     path("waivers/", views.waivers, name="waivers"),
     path(
         "waivers/<int:pk>/approve/",
