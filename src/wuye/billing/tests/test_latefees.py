@@ -221,3 +221,81 @@ def test_the_late_fees_command_lists_then_charges(capsys):
     assert json.loads(capsys.readouterr().out) == {"bills": 1, "total_fen": 50}
     call_command("late_fees", "--community", code, "--as-of", "2026-02-10", "--json")
     assert json.loads(capsys.readouterr().out)["late_fees_fen"] == {}
+
+
+# --- properties of the day-by-day sum (no database) ----------------------------------------
+
+from datetime import timedelta  # noqa: E402
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_days = st.integers(min_value=0, max_value=120)
+
+
+@given(
+    amount=st.integers(1, 10_000_000),
+    allocations=st.lists(st.tuples(_days, st.integers(-5_000, 5_000)), max_size=8),
+    first=_days,
+    length=st.integers(-3, 150),
+)
+def test_the_day_sum_equals_counting_day_by_day(amount, allocations, first, length):
+    base = date(2026, 1, 1)
+    allocs = [(base + timedelta(days=d), a) for d, a in allocations]
+    first_day = base + timedelta(days=first)
+    last_day = first_day + timedelta(days=length)
+
+    fast = outstanding_day_sum(
+        amount_fen=amount, allocations=allocs, first=first_day, last=last_day
+    )
+
+    slow = 0
+    day = first_day
+    while day <= last_day:
+        slow += max(0, amount - sum(a for on, a in allocs if on < day))
+        day += timedelta(days=1)
+    assert fast == slow
+
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    amount=st.integers(1, 5_000_000),
+    ppm=st.integers(1, 20_000),
+    cap_percent=st.integers(0, 100),
+    grace=st.integers(0, 20),
+    payments=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 2_000_000)), max_size=4),
+)
+def test_the_late_fee_is_the_capped_day_sum_rounded_once_and_never_shrinks(
+    amount, ppm, cap_percent, grace, payments
+):
+    bill = _bill(
+        amount_fen=amount, late_fee_daily_ppm=ppm, late_fee_cap_percent=cap_percent,
+        late_fee_grace_days=grace,
+    )
+    paid = 0
+    allocs = []
+    for day, want in sorted(payments):
+        pay = min(want, amount - paid)
+        if pay > 0:
+            on = DUE + timedelta(days=day)
+            _pay(bill, pay, on)
+            allocs.append((on, pay))
+            paid += pay
+    cap = amount * cap_percent // 100
+    previous = 0
+    for offset in sorted({0, 1, grace, grace + 1, 30, 90, 365, 2_000}):
+        as_of = DUE + timedelta(days=offset)
+        fee = late_fee_as_of(bill=bill, as_of=as_of)
+        fen_days = outstanding_day_sum(
+            amount_fen=amount, allocations=allocs,
+            first=DUE + timedelta(days=grace + 1), last=as_of,
+        )
+        exact = (2 * fen_days * ppm + 1_000_000) // 2_000_000  # half-up of fen_days·ppm/1e6
+        assert fee == min(exact, cap)
+        assert previous <= fee <= cap <= amount
+        previous = fee
