@@ -216,7 +216,13 @@ def _scope_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) 
 
 
 class ReadOnlyAdmin(CompanyScopedAdmin):
-    """Viewable, never added, changed or deleted through the admin."""
+    """Viewable, never added, changed or deleted through the admin.
+
+    These are the big, append-mostly tables (bills, journal, audit): the filtered list does not
+    also count the whole table.
+    """
+
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
