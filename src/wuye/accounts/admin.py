@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from wuye.accounts.models import Membership, User
+from wuye.accounts.services import user_admin_access_sync
 from wuye.core.admin import CompanyScopedAdmin, CompanyScopedInline, admin_company_ids
 
 
@@ -57,8 +58,6 @@ class UserAdmin(CompanyScopedAdmin, BaseUserAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        from wuye.accounts.services import user_admin_access_sync
-
         user_admin_access_sync(form.instance)
 
 
@@ -82,6 +81,15 @@ class MembershipAdmin(CompanyScopedAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
-        from wuye.accounts.services import user_admin_access_sync
-
         user_admin_access_sync(form.instance.user)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        user = obj.user
+        super().delete_model(request, obj)
+        user_admin_access_sync(user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        users = list({m.user for m in queryset.select_related("user")})
+        super().delete_queryset(request, queryset)
+        for user in users:
+            user_admin_access_sync(user)

@@ -92,3 +92,22 @@ def test_granting_an_unknown_role_is_refused():
             company=make_company(),
             role="boss",
         )
+
+
+def test_deleting_the_last_administrator_membership_in_the_admin_closes_the_admin_site(client):
+    from django.urls import reverse
+
+    company = make_company()
+    boss = user_create(username="boss", password="a-long-pass-9921")
+    membership_grant(user=boss, company=company, role=Role.ADMIN)
+    other = user_create(username="deputy", password="a-long-pass-9921")
+    membership = membership_grant(user=other, company=company, role=Role.ADMIN)
+    client.force_login(boss)
+
+    resp = client.post(
+        reverse("admin:accounts_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+
+    other.refresh_from_db()
+    assert resp.status_code == 302
+    assert other.is_staff is False
