@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, F, Max, Sum, Value
 from django.db.models.functions import Cast, Round
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wuye.billing.engine import calculation as calc
 from wuye.billing.engine.writer import (
@@ -79,13 +80,17 @@ def billing_run_execute(
     other failure rolls the run's bills and entry back and marks the run failed.
     """
     if cycle_months not in calc.CYCLES:
-        raise BillingRunError(f"计费周期(月)必须是 1、3、6 或 12, 而不是 {cycle_months}")
+        raise BillingRunError(
+            _("计费周期(月)必须是 1、3、6 或 12, 而不是 %(months)s") % {"months": cycle_months}
+        )
     if period_start.day != 1:
-        raise BillingRunError(f"账期开始必须是某月1日, 而不是 {period_start.isoformat()}")
+        raise BillingRunError(
+            _("账期开始必须是某月1日, 而不是 %(day)s") % {"day": period_start.isoformat()}
+        )
     period = cycle_period(period_start, cycle_months)
     community = Community.objects.filter(pk=community_id).first()
     if community is None:
-        raise BillingRunError(f"小区不存在: id={community_id}")
+        raise BillingRunError(_("小区不存在: id=%(id)s") % {"id": community_id})
     items_qs = FeeItem.objects.filter(company_id=community.company_id, active=True)
     if fee_item_ids is not None:
         wanted = set(fee_item_ids)
@@ -93,7 +98,7 @@ def billing_run_execute(
         missing = wanted - set(items_qs.values_list("pk", flat=True))
         if missing:
             raise BillingRunError(
-                f"收费项目不存在、未启用或不属于该小区的公司: {sorted(missing)}"
+                _("收费项目不存在、未启用或不属于该小区的公司: %(ids)s") % {"ids": sorted(missing)}
             )
     items = [
         _Item(pk, name, kind, Rounding(rounding), due_days)
@@ -115,8 +120,8 @@ def billing_run_execute(
     )
     if mixed is not None:
         raise BillingRunError(
-            f"{period.start.isoformat()} 起的账期已按另一周期出账(至 {mixed.isoformat()}), "
-            f"不能再按 {cycle_months} 个月出账"
+            _("%(start)s 起的账期已按另一周期出账(至 %(end)s), 不能再按 %(months)s 个月出账")
+            % {"start": period.start.isoformat(), "end": mixed.isoformat(), "months": cycle_months}
         )
 
     run = BillingRun.objects.create(
@@ -281,7 +286,9 @@ class _Run:
             try:
                 used = calc.meter_consumption(readings.get(mid, []), self.period)
             except calc.CalculationError as exc:
-                raise BillingRunError(f"仪表 id={mid}: {exc}") from exc
+                raise BillingRunError(
+                    _("仪表 id=%(id)s: %(error)s") % {"id": mid, "error": exc}
+                ) from exc
             out[(uid, kind)] += used * mult
         return out
 
@@ -474,13 +481,13 @@ class _Run:
         """Settle each credit note against its line: first the outstanding, then any waiver
         that is no longer needed (released), and what is left, which the household had paid,
         goes to its prepaid balance."""
-        wanted = {(uid, fid) for _, uid, fid, _ in negatives}
+        wanted = {(n[1], n[2]) for n in negatives}
         # [bill id, paid, outstanding, waived] per open line bill, oldest revision first
         line_bills: dict[tuple[int, int], list[list[int]]] = defaultdict(list)
         for bid, uid, fid, amount, paid, waived in (
             Bill.objects.filter(
                 community_id=self.community.pk, period_start=self.period.start,
-                fee_item_id__in={fid for _, _, fid, _ in negatives}, kind__in=LINE_KINDS,
+                fee_item_id__in={n[2] for n in negatives}, kind__in=LINE_KINDS,
                 amount_fen__gt=0,
             )
             .order_by("revision", "pk")

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wuye.billing.models import BillingRun
 from wuye.billing.services import BillingRunError, billing_run_execute
@@ -23,14 +24,18 @@ def _parse_period(text: str) -> date:
         year, month = text.split("-")[:2]
         return date(int(year), int(month), 1)
     except ValueError as exc:
-        raise CommandError(f"--period 应为 YYYY-MM, 例如 2026-01: {text!r}") from exc
+        raise CommandError(
+            _("--period 应为 YYYY-MM, 例如 2026-01: %(text)r") % {"text": text}
+        ) from exc
 
 
 def _parse_date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise CommandError(f"{option} 应为 YYYY-MM-DD: {text!r}") from exc
+        raise CommandError(
+            _("%(option)s 应为 YYYY-MM-DD: %(text)r") % {"option": option, "text": text}
+        ) from exc
 
 
 def _find_community(ref: str, company_ref: str | None) -> Community:
@@ -41,16 +46,16 @@ def _find_community(ref: str, company_ref: str | None) -> Community:
             | (Q(pk=int(company_ref)) if company_ref.isdigit() else Q(pk__in=[]))
         )
         if not companies.exists():
-            raise CommandError(f"--company 找不到公司: {company_ref!r}")
+            raise CommandError(_("--company 找不到公司: %(ref)r") % {"ref": company_ref})
         qs = qs.filter(company__in=companies)
     matches = list(qs.filter(code=ref))
     if not matches and ref.isdigit():
         matches = list(qs.filter(pk=int(ref)))
     if not matches:
-        raise CommandError(f"--community 找不到小区(编号或 id): {ref!r}")
+        raise CommandError(_("--community 找不到小区(编号或 id): %(ref)r") % {"ref": ref})
     if len(matches) > 1:
         raise CommandError(
-            f"--community {ref!r} 在多个公司下都有, 请用 --company 指定公司"
+            _("--community %(ref)r 在多个公司下都有, 请用 --company 指定公司") % {"ref": ref}
         )
     return matches[0]
 
