@@ -235,3 +235,26 @@ def test_three_monthly_bills_are_within_two_fen_of_the_quarterly_bill(area_c, pr
     s = [std(price_c=price_c)]
     monthly = sum(amount(u, s, period=cycle_period(date(2026, m, 1), 1)) for m in (1, 2, 3))
     assert abs(monthly - amount(u, s, period=Q1)) <= 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    quantity_m=st.integers(min_value=0, max_value=10_000_000),
+    limits=st.lists(st.integers(min_value=1, max_value=100_000), min_size=0, max_size=3,
+                    unique=True),
+    prices=st.lists(st.integers(min_value=0, max_value=200_000), min_size=4, max_size=4),
+    months=st.sampled_from([1, 3, 6, 12]),
+)
+def test_a_metered_bill_is_the_exact_tiered_amount_rounded_once(quantity_m, limits, prices,
+                                                                  months):
+    ups = sorted(limits)
+    tiers = tuple(zip([*ups, None], prices, strict=False))
+    s = std(method=calc.METERED, tiers=tiers)
+    exact = Fraction(0)
+    lower = 0
+    for up_to, price_c in tiers:
+        upper = quantity_m if up_to is None else min(quantity_m, up_to * months)
+        if upper > lower:
+            exact += Fraction((upper - lower) * price_c, 100_000)
+            lower = upper
+    assert calc.metered_amount(quantity_m, s, months=months) == _round_half_up(exact)
