@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from wuye.core.money import format_yuan
 from wuye.web import access
@@ -36,7 +37,7 @@ NAV = [
     ("web:home", _("首页"), access.DASHBOARD),
     ("web:communities", _("小区/房屋"), access.ESTATES),
     ("web:bills", _("账单"), access.BILLS),
-    ("web:waivers", _("减免"), access.WAIVERS_READ),
+    ("web:waivers", pgettext_lazy("nav", "减免"), access.WAIVERS_READ),
     ("web:runs", _("出账"), access.RUNS_READ),
     ("imports:index", _("导入导出"), access.IMPORTS),
     ("web:merchants", _("商户"), access.MERCHANTS),

@@ -269,7 +269,7 @@ def test_english_ui_shows_english_on_key_pages(client, estate):
     client.post(reverse("set_language"), {"language": "en", "next": "/"})
 
     pages = {
-        reverse("web:home"): ["Dashboard", "Collection rate"],
+        reverse("web:home"): ["Dashboard", "Collection rate", "Waivers"],
         reverse("web:bills"): ["Bills", "Outstanding"],
         reverse("web:runs"): ["Start billing run"],
         reverse("web:household", args=[estate.unit.pk]): ["Residents", "Statement"],
