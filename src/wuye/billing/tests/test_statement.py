@@ -15,6 +15,12 @@ from wuye.testing.factories import make_fee_item, make_unit, make_user
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Users here never log in: skip the deliberately slow password hash."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 

@@ -26,6 +26,12 @@ from wuye.testing.factories import make_company, make_fee_item, make_unit, make_
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Users here never log in: skip the deliberately slow password hash."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 DUE = date(2026, 1, 31)
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
