@@ -21,6 +21,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from wuye.imports import fastxlsx
 from wuye.imports.specs import DATE, DECIMAL, MONEY, TEXT, Column, Spec, cell_text
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -54,11 +55,27 @@ def _norm(text: Any) -> str:
     return "".join(str(text or "").split()).lower()
 
 
-def read_rows(content: bytes, spec: Spec) -> SheetRows:
-    """Read the data rows of an uploaded workbook for ``spec``.
+def _open(content: bytes, spec: Spec) -> tuple[str, Iterator[tuple[int, tuple[Any, ...]]], Any]:
+    """Open the sheet to import: (its title, its numbered rows, a close function).
 
-    Raises SheetError if the file is not an .xlsx workbook or a required column is missing.
+    The streaming reader (:mod:`wuye.imports.fastxlsx`) is tried first; a workbook it cannot
+    read is read by openpyxl. Raises SheetError if neither can.
     """
+    def pick(names: list[str]) -> str:
+        data = [n for n in names if n != INSTRUCTIONS_TITLE]
+        if not data:
+            raise SheetError("文件中没有数据工作表", "the workbook has no data sheet")
+        return spec.sheet_title if spec.sheet_title in data else data[0]
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(content))
+        book = fastxlsx.Workbook(zf)
+        title = pick(list(book.sheets))
+        return title, book.rows(title), zf.close
+    except SheetError:
+        raise
+    except Exception:  # noqa: S110 - any oddity: let openpyxl try, it knows more variants
+        pass
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
@@ -66,21 +83,26 @@ def read_rows(content: bytes, spec: Spec) -> SheetRows:
             "无法读取文件: 请上传 Excel .xlsx 文件",
             "cannot read the file: upload an .xlsx workbook",
         ) from exc
+    title = pick(list(wb.sheetnames))
+    rows = enumerate(wb[title].iter_rows(values_only=True), start=1)
+    return title, rows, wb.close
+
+
+def read_rows(content: bytes, spec: Spec) -> SheetRows:
+    """Read the data rows of an uploaded workbook for ``spec``.
+
+    Raises SheetError if the file is not an .xlsx workbook or a required column is missing.
+    """
+    title, rows_iter, close = _open(content, spec)
     try:
-        names = [n for n in wb.sheetnames if n != INSTRUCTIONS_TITLE]
-        if not names:
-            raise SheetError("文件中没有数据工作表", "the workbook has no data sheet")
-        title = spec.sheet_title if spec.sheet_title in names else names[0]
-        ws = wb[title]
         by_header: dict[str, Column] = {}
         for col in spec.columns:
             by_header[_norm(col.zh)] = col
             by_header[_norm(col.en)] = col
         columns: dict[str, int] = {}
-        rows_iter = ws.iter_rows(values_only=True)
         header_row = 0
-        # The header is the first non-blank row (a title line above it is tolerated).
-        for n, values in enumerate(rows_iter, start=1):
+        # The header is the first row with a known column name within the first five.
+        for n, values in rows_iter:
             if n > 5:
                 break
             found = {}
@@ -105,7 +127,7 @@ def read_rows(content: bytes, spec: Spec) -> SheetRows:
         en_headers = {_norm(c.en) for c in spec.columns}
         example = {k: _norm(_example_cell(spec.column(k), v)) for k, v in spec.example.items()}
         rows: list[tuple[int, dict[str, Any]]] = []
-        for n, values in enumerate(rows_iter, start=header_row + 1):
+        for n, values in rows_iter:
             cells = {
                 key: (values[i - 1] if i - 1 < len(values) else None)
                 for key, i in columns.items()
@@ -122,7 +144,7 @@ def read_rows(content: bytes, spec: Spec) -> SheetRows:
             rows.append((n, cells))
         return SheetRows(title, columns, rows, header_row)
     finally:
-        wb.close()
+        close()
 
 
 def _example_cell(col: Column, value: Any) -> str:
