@@ -153,6 +153,8 @@ class _Context:
     created_by_id: int | None
     batch: ImportBatch | None
     errors: list[RowError] = field(default_factory=list)
+    # Optional columns the file does not have: existing records keep those fields.
+    absent: frozenset[str] = frozenset()
 
     def error(self, row: int, key: str, zh: str, en: str) -> None:
         col = self.spec.column(key) if key else None
@@ -222,10 +224,15 @@ def _unit_for_label(
     return True, ids[0]
 
 
-def _changed(obj: Any, values: dict[str, Any]) -> list[str]:
-    """Set ``values`` on ``obj``; return the names of the fields that changed."""
+def _changed(obj: Any, values: dict[str, Any], absent: frozenset[str] = frozenset()) -> list[str]:
+    """Set ``values`` on ``obj``; return the names of the fields that changed.
+
+    Fields fed by a column the file does not have (``absent``) are left as they are.
+    """
     changed = []
     for name, value in values.items():
+        if name in absent or name.removesuffix("_id") in absent:
+            continue
         if getattr(obj, name) != value:
             setattr(obj, name, value)
             changed.append(name)
@@ -283,7 +290,7 @@ def _plan_units(ctx: _Context, rows: list[Row]) -> _Plan:
             )
             plan.created += 1
             continue
-        changed = _changed(unit, values)
+        changed = _changed(unit, values, ctx.absent)
         if changed:
             fields.update(changed)
             changed_units.append(unit)
@@ -333,7 +340,9 @@ def _plan_residents(ctx: _Context, rows: list[Row]) -> _Plan:
         id_values: dict[str, Any] | None = {}
         raw_id = (v["id_card"] or "").upper()
         resident = existing.get((unit.pk, v["name"])) if unit is not None else None
-        if raw_id and "*" in raw_id:
+        if "id_card" in ctx.absent and resident is not None:
+            id_values = None
+        elif raw_id and "*" in raw_id:
             if not MASKED_ID_RE.match(raw_id):
                 ctx.error(n, "id_card", "脱敏身份证号格式无效", "malformed masked ID-card number")
                 bad = True
@@ -376,7 +385,7 @@ def _plan_residents(ctx: _Context, rows: list[Row]) -> _Plan:
             new.append(Resident(unit=unit, name=v["name"], **values, **(id_values or {})))
             plan.created += 1
             continue
-        changed = _changed(resident, values)
+        changed = _changed(resident, values, ctx.absent)
         if id_values is not None:
             changed.extend(_changed_id(resident, id_values))
         if changed:
@@ -436,7 +445,7 @@ def _plan_parking(ctx: _Context, rows: list[Row]) -> _Plan:
             new.append(ParkingSpace(community=comm, code=v["code"], **values))
             plan.created += 1
             continue
-        changed = _changed(space, values)
+        changed = _changed(space, values, ctx.absent)
         if changed:
             fields.update(changed)
             changed_rows.append(space)
@@ -504,7 +513,7 @@ def _plan_readings(ctx: _Context, rows: list[Row]) -> _Plan:
             new.append(MeterReading(meter=meter, read_date=v["read_date"], **values))
             plan.created += 1
             continue
-        changed = _changed(reading, values)
+        changed = _changed(reading, values, ctx.absent)
         if changed:
             fields.update(changed)
             changed_rows.append(reading)
@@ -759,6 +768,7 @@ def import_file(
             report.errors.append(
                 RowError(0, "", "", "文件中没有数据行", "the file has no data rows")
             )
+        ctx.absent = frozenset(c.key for c in spec.columns if c.key not in sheet.columns)
         rows = _parse_rows(ctx, sheet.rows, progress)
         plan = PLANNERS[kind](ctx, rows)
         ctx.errors.sort(key=lambda e: e.row)

@@ -500,3 +500,31 @@ def test_a_write_conflict_with_a_concurrent_import_writes_nothing_and_says_retry
         "the data changed while importing; nothing was imported, try again"
     ]
     assert Unit.objects.count() == 0 and Building.objects.count() == 0
+
+
+def test_optional_columns_left_out_of_a_file_leave_existing_fields_alone(unit):
+    import io
+
+    from openpyxl import Workbook
+
+    company = unit.community.company
+    rows = [["C001", "1", "0101", "张三", "业主", "13800138000", "11010519491231002X", "是", None]]
+    run("residents", xlsx("residents", rows), company)
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["小区编号", "楼栋编号", "房号", "建筑面积(m²)", "姓名"])
+    ws.append(["C001", "1", "0101", 95, "张三"])
+    out = io.BytesIO()
+    wb.save(out)
+
+    units = run("units", out.getvalue(), company)
+    residents = run("residents", out.getvalue(), company)
+
+    assert (units.updated, residents.unchanged) == (1, 1)
+    unit.refresh_from_db()
+    assert unit.area_m2 == Decimal("95.00")
+    assert unit.handover_date == date(2020, 1, 1)  # no 交房日期 column: kept
+    zhang = Resident.objects.get()
+    assert (zhang.id_card, zhang.phone, zhang.is_primary) == (
+        "11010519491231002X", "13800138000", True
+    )
