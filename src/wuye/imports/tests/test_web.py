@@ -166,3 +166,16 @@ def test_the_admin_lists_import_batches_and_opening_balances_read_only(client, c
     for model in ("importbatch", "openingbalance"):
         assert client.get(f"/admin/imports/{model}/").status_code == 200
         assert client.get(f"/admin/imports/{model}/add/").status_code == 403
+
+
+def test_a_queued_import_shows_its_progress_and_polls_until_done(admin_client, community):
+    # No on-commit callbacks run here: the batch stays queued, as while a worker is busy.
+    upload(admin_client, community.company, xlsx("units", ROWS))
+    batch = ImportBatch.objects.get()
+    Job.objects.filter(pk=batch.job_id).update(progress_done=1000, progress_total=4000)
+
+    partial = admin_client.get(reverse("imports:batch", args=[batch.pk]), HTTP_HX_REQUEST="true")
+
+    html = partial.content.decode()
+    assert batch.status == ImportBatch.Status.QUEUED
+    assert 'hx-trigger="every 1s"' in html and "1000 / 4000" in html and "<html" not in html
