@@ -155,6 +155,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Payment channels (wuye.channels.registry): dotted paths of Channel subclasses.
+WUYE_CHANNELS = [
+    "wuye.channels.cash.adapter.CashChannel",
+    "wuye.channels.prepaid.adapter.PrepaidChannel",
+]
+# Allocation of a partial payment: late fee before principal (False: principal first).
+WUYE_ALLOCATE_LATE_FEE_FIRST = True
+
 _task_backend = os.environ.get("WUYE_TASK_BACKEND", "immediate")
 TASKS = {
     "default": {
