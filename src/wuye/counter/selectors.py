@@ -1,0 +1,312 @@
+"""Reads at the counter: the open shift, the drawer's cash, and shift and end-of-day reports.
+
+Reports are built from facts — one ``PaymentFact`` per payment or refund — that add up by
+construction and are checked in ``Report.check``:
+
+- per channel: net = payments − refunds, and payments = old bills + current bills + prepaid
+  (every fen of a payment settles a bill of an earlier period, a bill of this period, or
+  becomes prepaid balance);
+- cash: expected = opening float + cash payments − cash refunds + paid in − paid out (+ any
+  other cash the ledger holds for the cashier, shown on its own line, normally zero), and
+  difference = counted − expected.
+
+*Old bills* (往期) are bills whose period ended before the first day of the month the payment
+was taken in; everything else is *current* (当期, including bills paid in advance).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from wuye.counter.models import CashMovement, Shift
+from wuye.estates.models import Community
+from wuye.ledger.models import AccountKind, JournalLine
+
+CASH = "cash"
+
+
+def drawer_cash(*, cashier_id: int, community_id: int) -> int:
+    """Return the CASH balance in fen of one cashier's drawer in one community."""
+    total = JournalLine.objects.filter(
+        account=AccountKind.CASH, cashier_id=cashier_id, community_id=community_id
+    ).aggregate(s=Sum("amount_fen"))["s"]
+    return int(total or 0)
+
+
+def shift_current(*, cashier: Any) -> Shift | None:
+    """Return the cashier's open shift, or None."""
+    if not getattr(cashier, "pk", None):
+        return None
+    return (
+        Shift.objects.filter(cashier=cashier, state=Shift.State.OPEN)
+        .select_related("community", "community__company", "cashier")
+        .first()
+    )
+
+
+def shift_expected_cash(*, shift: Shift) -> int:
+    """Return the cash in fen the drawer should hold now (closed: the figure at closing)."""
+    if shift.state == Shift.State.CLOSED and shift.expected_cash_fen is not None:
+        return shift.expected_cash_fen
+    return drawer_cash(cashier_id=shift.cashier_id, community_id=shift.community_id)
+
+
+# --- report facts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentFact:
+    """One payment (``kind="payment"``) or refund (``kind="refund"``), amounts in fen ≥ 0."""
+
+    kind: str
+    channel: str
+    amount_fen: int
+    old_bills_fen: int = 0
+    current_bills_fen: int = 0
+    prepaid_fen: int = 0
+    shift_id: int | None = None
+    at: datetime | None = None
+    label: str = ""
+    reference: str = ""
+    payment_id: int | None = None
+
+
+@dataclass
+class ChannelLine:
+    """One channel's takings; ``net_fen`` = payments − refunds."""
+
+    channel: str
+    name: str
+    payments_count: int = 0
+    payments_fen: int = 0
+    refunds_count: int = 0
+    refunds_fen: int = 0
+    old_bills_fen: int = 0
+    current_bills_fen: int = 0
+    prepaid_fen: int = 0
+
+    @property
+    def net_fen(self) -> int:
+        return self.payments_fen - self.refunds_fen
+
+
+@dataclass
+class CashSummary:
+    """The drawer: what should be there and what was counted, in fen."""
+
+    opening_float_fen: int = 0
+    cash_payments_fen: int = 0
+    cash_refunds_fen: int = 0
+    paid_in_fen: int = 0
+    paid_out_fen: int = 0
+    other_fen: int = 0
+    counted_fen: int | None = None
+
+    @property
+    def expected_fen(self) -> int:
+        return (
+            self.opening_float_fen
+            + self.cash_payments_fen
+            - self.cash_refunds_fen
+            + self.paid_in_fen
+            - self.paid_out_fen
+            + self.other_fen
+        )
+
+    @property
+    def difference_fen(self) -> int | None:
+        return None if self.counted_fen is None else self.counted_fen - self.expected_fen
+
+
+@dataclass
+class Report:
+    """A shift report (one shift) or a day report (a community's shifts and payments of a day)."""
+
+    title: str
+    community: Community
+    day: date
+    shifts: list[Shift]
+    channels: list[ChannelLine]
+    cash: CashSummary
+    movements: list[CashMovement]
+    facts: list[PaymentFact] = field(default_factory=list)
+
+    @property
+    def total(self) -> ChannelLine:
+        t = ChannelLine(channel="", name="")
+        for c in self.channels:
+            t.payments_count += c.payments_count
+            t.payments_fen += c.payments_fen
+            t.refunds_count += c.refunds_count
+            t.refunds_fen += c.refunds_fen
+            t.old_bills_fen += c.old_bills_fen
+            t.current_bills_fen += c.current_bills_fen
+            t.prepaid_fen += c.prepaid_fen
+        return t
+
+    def check(self) -> list[str]:
+        """Return what does not add up (empty when every figure adds up)."""
+        problems = []
+        for c in self.channels:
+            if c.payments_fen != c.old_bills_fen + c.current_bills_fen + c.prepaid_fen:
+                problems.append(f"{c.channel}: payments ≠ old + current + prepaid")
+        cash_line = next((c for c in self.channels if c.channel == CASH), None)
+        if cash_line is not None and (
+            cash_line.payments_fen != self.cash.cash_payments_fen
+            or cash_line.refunds_fen != self.cash.cash_refunds_fen
+        ):
+            problems.append("cash channel ≠ cash in the drawer summary")
+        if self.cash.other_fen:
+            problems.append(f"cash: {self.cash.other_fen} fen in the drawer from elsewhere")
+        return problems
+
+
+def channel_lines(facts: Iterable[PaymentFact]) -> list[ChannelLine]:
+    """Sum facts per channel: cash first, then the other channels in name order."""
+    from wuye.channels.registry import channels_all
+
+    names = {code: str(ch.name or code) for code, ch in channels_all().items()}
+    lines: dict[str, ChannelLine] = {}
+    for f in facts:
+        line = lines.setdefault(f.channel, ChannelLine(f.channel, names.get(f.channel, f.channel)))
+        if f.kind == "refund":
+            line.refunds_count += 1
+            line.refunds_fen += f.amount_fen
+        else:
+            line.payments_count += 1
+            line.payments_fen += f.amount_fen
+            line.old_bills_fen += f.old_bills_fen
+            line.current_bills_fen += f.current_bills_fen
+            line.prepaid_fen += f.prepaid_fen
+    order = {code: i for i, code in enumerate(names)}
+    return sorted(
+        lines.values(), key=lambda c: (c.channel != CASH, order.get(c.channel, 99), c.channel)
+    )
+
+
+def payment_facts(
+    *, community_id: int, shift_ids: list[int] | None = None, day: date | None = None
+) -> list[PaymentFact]:
+    """Return the payments and refunds of some shifts, or of a community on a day.
+
+    Read from ``wuye.payments`` (another part of Wuye); empty while it is not installed.
+    """
+    try:
+        loader = importlib.import_module("wuye.payments.selectors").payment_facts_for_report
+    except (ImportError, AttributeError):
+        loader = None
+    if loader is not None:
+        return list(loader(community_id=community_id, shift_ids=shift_ids, day=day))
+    return _payment_facts_from_models(community_id=community_id, shift_ids=shift_ids, day=day)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+def _payment_facts_from_models(
+    *, community_id: int, shift_ids: list[int] | None, day: date | None
+) -> list[PaymentFact]:
+    try:
+        from wuye.payments import models as pm
+    except ImportError:
+        return []
+    if not hasattr(pm, "Payment"):
+        return []
+    return _facts_from_payments(pm, community_id=community_id, shift_ids=shift_ids, day=day)
+
+
+def _facts_from_payments(
+    pm: Any, *, community_id: int, shift_ids: list[int] | None, day: date | None
+) -> list[PaymentFact]:
+    """Build facts from payments.Payment / payments.Refund (filled in once they land)."""
+    return []
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def _movements(shift_ids: list[int]) -> list[CashMovement]:
+    return list(
+        CashMovement.objects.filter(shift_id__in=shift_ids)
+        .select_related("created_by", "shift")
+        .order_by("created_at", "pk")
+    )
+
+
+def _cash_summary(
+    shifts: list[Shift], facts: list[PaymentFact], movements: list[CashMovement]
+) -> CashSummary:
+    cash = CashSummary()
+    cash.opening_float_fen = sum(s.opening_float_fen for s in shifts)
+    for f in facts:
+        if f.channel != CASH:
+            continue
+        if f.kind == "refund":
+            cash.cash_refunds_fen += f.amount_fen
+        else:
+            cash.cash_payments_fen += f.amount_fen
+    for m in movements:
+        if m.kind == CashMovement.Kind.PAID_IN:
+            cash.paid_in_fen += m.amount_fen
+        else:
+            cash.paid_out_fen += m.amount_fen
+    ledger_expected = sum(shift_expected_cash(shift=s) for s in shifts)
+    cash.other_fen = ledger_expected - cash.expected_fen
+    if shifts and all(s.state == Shift.State.CLOSED for s in shifts):
+        cash.counted_fen = sum(s.counted_cash_fen or 0 for s in shifts)
+    return cash
+
+
+def shift_report(*, shift: Shift) -> Report:
+    """Return the report of one shift (open: as of now; closed: as closed)."""
+    shift = Shift.objects.select_related("community", "community__company", "cashier").get(
+        pk=shift.pk
+    )
+    facts = payment_facts(community_id=shift.community_id, shift_ids=[shift.pk])
+    movements = _movements([shift.pk])
+    return Report(
+        title=f"班次 #{shift.pk}",
+        community=shift.community,
+        day=timezone.localdate(shift.opened_at),
+        shifts=[shift],
+        channels=channel_lines(facts),
+        cash=_cash_summary([shift], facts, movements),
+        movements=movements,
+        facts=facts,
+    )
+
+
+def day_report(*, community: Community, day: date) -> Report:
+    """Return the end-of-day report of ``community``: every shift opened that day and every
+    payment and refund taken that day, per channel (counter or not)."""
+    start, end = _day_bounds(day)
+    shifts = list(
+        Shift.objects.filter(community=community, opened_at__gte=start, opened_at__lt=end)
+        .select_related("cashier", "community")
+        .order_by("opened_at", "pk")
+    )
+    facts = payment_facts(community_id=community.pk, day=day)
+    shift_ids = [s.pk for s in shifts]
+    movements = _movements(shift_ids)
+    # The drawer summary counts the cash of the day's shifts only.
+    shift_facts = [f for f in facts if f.shift_id in set(shift_ids)] if shift_ids else []
+    cash = _cash_summary(shifts, shift_facts, movements)
+    return Report(
+        title=f"{community.name} {day:%Y-%m-%d}",
+        community=community,
+        day=day,
+        shifts=shifts,
+        channels=channel_lines(facts),
+        cash=cash,
+        movements=movements,
+        facts=facts,
+    )

@@ -1,0 +1,268 @@
+"""Writes at the counter: open and close a shift (交班), cash paid in and out, and taking payment.
+
+How a shift's cash is booked (all lines on ``CASH`` with the shift's community):
+
+- **Opening float** (备用金): Dr CASH (cashier) / Cr CASH (the community's safe: no cashier).
+- **Cash payments and cash refunds** (``payments``): Dr/Cr CASH (cashier) against the
+  household's receivable or prepaid balance, posted by the payments services.
+- **Paid in** (现金存入, e.g. more change from the bank): Dr CASH (cashier) / Cr BANK.
+  **Paid out** (现金取出, e.g. a banking run): Dr BANK / Cr CASH (cashier).
+- **Close** (交班): the cashier's whole CASH balance leaves the drawer. Dr CASH (safe) with
+  the cash counted, Cr CASH (cashier) with the cash expected, and the difference (长短款) on
+  CASH (safe) with ``channel="over_short"``: a shortage is a debit there, an overage a credit,
+  until finance clears it.
+
+So the cashier's CASH balance is zero between shifts, and the cash expected at closing is
+exactly the cashier's CASH balance in the community: float + cash payments − cash refunds +
+paid in − paid out, whatever posted it. ``counter.selectors.shift_report`` shows the same
+figure built up from the payments, and the tests assert the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from wuye.accounts.models import Role
+from wuye.accounts.selectors import AccessDenied, require_role
+from wuye.core.services import audit_record
+from wuye.counter.models import CashMovement, Shift
+from wuye.counter.selectors import drawer_cash
+from wuye.estates.models import Community
+from wuye.ledger.models import AccountKind, JournalEntry
+from wuye.ledger.services import credit, debit, entry_post
+
+SHIFT_ROLES = frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN})
+OVER_SHORT_CHANNEL = "over_short"
+MAX_CASH_FEN = 100_000_000_00  # one hundred million yuan: anything above is a typing error
+
+
+class ShiftError(ValueError):
+    """A shift cannot be opened, closed or written to as asked."""
+
+
+class ShiftAlreadyOpen(ShiftError):
+    """The cashier already has an open shift; close it first."""
+
+
+class ShiftNotOpen(ShiftError):
+    """The shift is closed: nothing more can be taken or moved on it."""
+
+
+class ShiftDifferenceNeedsNote(ShiftError):
+    """Counted cash differs from expected and no note says why."""
+
+
+def _check_fen(name: str, value: Any, *, positive: bool) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ShiftError(f"{name}: must be a whole number of fen, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ShiftError(f"{name}: must be {'positive' if positive else 'zero or more'}")
+    if value > MAX_CASH_FEN:
+        raise ShiftError(f"{name}: {value} fen is more than any drawer holds")
+
+
+def _drawer(shift: Shift) -> dict[str, Any]:
+    return {"community_id": shift.community_id, "cashier_id": shift.cashier_id}
+
+
+def _safe(shift: Shift, channel: str = "") -> dict[str, Any]:
+    return {"community_id": shift.community_id, "channel": channel}
+
+
+def shift_open(
+    *, cashier: Any, community: Community, counter_name: str, opening_float_fen: int, now: datetime
+) -> Shift:
+    """Open a shift for ``cashier`` at ``counter_name`` with a float of change in the drawer.
+
+    Post the float (Dr CASH cashier / Cr CASH safe) in the same transaction. Raise
+    AccessDenied if the user may not take money in that community, ShiftError for a bad
+    float, and ShiftAlreadyOpen if the cashier has an open shift (anywhere).
+    """
+    require_role(
+        cashier, set(SHIFT_ROLES), company_id=community.company_id, community_id=community.pk
+    )
+    _check_fen("opening_float_fen", opening_float_fen, positive=False)
+    counter_name = counter_name.strip()[:40]
+    if Shift.objects.filter(cashier=cashier, state=Shift.State.OPEN).exists():
+        raise ShiftAlreadyOpen(f"cashier {cashier} already has an open shift")
+    try:
+        with transaction.atomic():
+            shift = Shift.objects.create(
+                cashier=cashier,
+                community=community,
+                counter_name=counter_name,
+                opened_at=now,
+                opening_float_fen=opening_float_fen,
+            )
+            if opening_float_fen:
+                entry_post(
+                    company_id=community.company_id,
+                    kind=JournalEntry.Kind.ADJUSTMENT,
+                    memo=f"备用金 班次#{shift.pk} {counter_name}",
+                    effective_date=timezone.localdate(now),
+                    idempotency_key=f"shift:{shift.pk}:float",
+                    created_by_id=cashier.pk,
+                    lines=[
+                        debit(AccountKind.CASH, opening_float_fen, **_drawer(shift)),
+                        credit(AccountKind.CASH, opening_float_fen, **_safe(shift)),
+                    ],
+                )
+            audit_record(
+                actor=cashier,
+                action="shift_open",
+                obj=shift,
+                company=community.company,
+                detail={"counter": counter_name, "float_fen": opening_float_fen},
+            )
+    except IntegrityError as exc:
+        # Two opens at once: the partial unique index lets one through.
+        if Shift.objects.filter(cashier=cashier, state=Shift.State.OPEN).exists():
+            raise ShiftAlreadyOpen(f"cashier {cashier} already has an open shift") from exc
+        raise
+    return shift
+
+
+def _lock_open(shift: Shift) -> Shift:
+    locked = Shift.objects.select_for_update().get(pk=shift.pk)
+    if locked.state != Shift.State.OPEN:
+        raise ShiftNotOpen(f"shift #{shift.pk} is closed")
+    return locked
+
+
+def cash_movement_record(
+    *, shift: Shift, kind: str, amount_fen: int, reason: str, user: Any, now: datetime
+) -> CashMovement:
+    """Record cash paid into (``paid_in``) or out of (``paid_out``) the drawer of an open shift.
+
+    Paid in: Dr CASH (cashier) / Cr BANK; paid out: Dr BANK / Cr CASH (cashier). Only the
+    shift's cashier, finance or an administrator may. Raise ShiftNotOpen, ShiftError (bad
+    kind, amount or empty reason; paying out more than the drawer holds) or AccessDenied.
+    """
+    if kind not in CashMovement.Kind.values:
+        raise ShiftError(f"kind: {kind!r} is not one of {CashMovement.Kind.values}")
+    _check_fen("amount_fen", amount_fen, positive=True)
+    reason = reason.strip()
+    if not reason:
+        raise ShiftError("reason: say why cash goes in or out")
+    if user.pk != shift.cashier_id:
+        require_role(
+            user,
+            {Role.FINANCE, Role.ADMIN},
+            company_id=shift.community.company_id,
+            community_id=shift.community_id,
+        )
+    with transaction.atomic():
+        locked = _lock_open(shift)
+        if kind == CashMovement.Kind.PAID_OUT:
+            in_drawer = drawer_cash(cashier_id=locked.cashier_id, community_id=locked.community_id)
+            if amount_fen > in_drawer:
+                raise ShiftError(
+                    f"amount_fen: paying out {amount_fen} fen but the drawer holds {in_drawer}"
+                )
+        cash = AccountKind.CASH
+        bank = AccountKind.BANK
+        bank_dims = {"community_id": locked.community_id}
+        if kind == CashMovement.Kind.PAID_IN:
+            lines = [
+                debit(cash, amount_fen, **_drawer(locked)),
+                credit(bank, amount_fen, **bank_dims),
+            ]
+        else:
+            lines = [
+                debit(bank, amount_fen, **bank_dims),
+                credit(cash, amount_fen, **_drawer(locked)),
+            ]
+        label = CashMovement.Kind(kind).label
+        entry = entry_post(
+            company_id=locked.community.company_id,
+            kind=JournalEntry.Kind.ADJUSTMENT,
+            memo=f"{label} 班次#{locked.pk} {reason}",
+            effective_date=timezone.localdate(now),
+            created_by_id=user.pk,
+            lines=lines,
+        )
+        movement = CashMovement.objects.create(
+            shift=locked,
+            kind=kind,
+            amount_fen=amount_fen,
+            reason=reason[:200],
+            created_at=now,
+            created_by=user,
+            entry=entry,
+        )
+    return movement
+
+
+def shift_close(*, shift: Shift, counted_cash_fen: int, note: str, now: datetime) -> Shift:
+    """Close ``shift`` with the cash counted in the drawer.
+
+    Expected is the cashier's CASH balance (see the module docstring); difference = counted −
+    expected. Post the hand-over to the safe and the difference to over/short, and record
+    expected, counted and difference on the shift. Raise ShiftNotOpen, ShiftError for a bad
+    amount, and ShiftDifferenceNeedsNote when they differ and ``note`` is empty.
+    """
+    _check_fen("counted_cash_fen", counted_cash_fen, positive=False)
+    note = note.strip()
+    with transaction.atomic():
+        locked = _lock_open(shift)
+        expected = drawer_cash(cashier_id=locked.cashier_id, community_id=locked.community_id)
+        difference = counted_cash_fen - expected
+        if difference and not note:
+            raise ShiftDifferenceNeedsNote(
+                f"counted {counted_cash_fen} fen, expected {expected}: a note must say why"
+            )
+        if counted_cash_fen or expected:
+            entry_post(
+                company_id=locked.community.company_id,
+                kind=JournalEntry.Kind.ADJUSTMENT,
+                memo=f"交班 班次#{locked.pk} {locked.counter_name}",
+                effective_date=timezone.localdate(now),
+                idempotency_key=f"shift:{locked.pk}:close",
+                created_by_id=locked.cashier_id,
+                lines=[
+                    debit(AccountKind.CASH, counted_cash_fen, **_safe(locked)),
+                    credit(AccountKind.CASH, expected, **_drawer(locked)),
+                    # A shortage (difference < 0) is a debit on over/short, an overage a credit.
+                    debit(AccountKind.CASH, -difference, **_safe(locked, OVER_SHORT_CHANNEL)),
+                ],
+            )
+        locked.state = Shift.State.CLOSED
+        locked.closed_at = now
+        locked.counted_cash_fen = counted_cash_fen
+        locked.expected_cash_fen = expected
+        locked.difference_fen = difference
+        locked.difference_note = note[:200]
+        locked.save(
+            update_fields=[
+                "state",
+                "closed_at",
+                "counted_cash_fen",
+                "expected_cash_fen",
+                "difference_fen",
+                "difference_note",
+            ]
+        )
+        audit_record(
+            actor=locked.cashier,
+            action="shift_close",
+            obj=locked,
+            company=locked.community.company,
+            detail={"expected_fen": expected, "counted_fen": counted_cash_fen, "diff": difference},
+        )
+    return locked
+
+
+__all__ = [
+    "AccessDenied",
+    "ShiftAlreadyOpen",
+    "ShiftDifferenceNeedsNote",
+    "ShiftError",
+    "ShiftNotOpen",
+    "cash_movement_record",
+    "shift_close",
+    "shift_open",
+]
