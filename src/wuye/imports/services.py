@@ -338,7 +338,7 @@ def _plan_residents(ctx: _Context, rows: list[Row]) -> _Plan:
                 ctx.error(n, "phone", f"电话号码无效: {phone}", f"invalid phone number: {phone}")
                 bad = True
         id_values: dict[str, Any] | None = {}
-        raw_id = (v["id_card"] or "").upper()
+        raw_id = "".join((v["id_card"] or "").split()).upper()
         resident = existing.get((unit.pk, v["name"])) if unit is not None else None
         if "id_card" in ctx.absent and resident is not None:
             id_values = None
@@ -544,6 +544,26 @@ def opening_row_key(
     return f"prepaid:{unit_id}:{fee_item_id or 0}"
 
 
+def _billed_periods(
+    company: Company, rows: list[Row]
+) -> dict[tuple[int, int], list[tuple[date, date]]]:
+    """Periods Wuye itself has billed, per (unit, fee item), over the file's date range."""
+    starts = [v["period_start"] for _, v in rows if v["period_start"] and v["owed_fen"]]
+    ends = [v["period_end"] for _, v in rows if v["period_end"] and v["owed_fen"]]
+    if not starts or not ends:
+        return {}
+    out: dict[tuple[int, int], list[tuple[date, date]]] = {}
+    for unit_id, fee_item_id, start, end in (
+        Bill.objects.filter(
+            company=company, period_start__lte=max(ends), period_end__gt=min(starts)
+        )
+        .exclude(kind__in=[Bill.Kind.OPENING, Bill.Kind.LATE_FEE])
+        .values_list("unit_id", "fee_item_id", "period_start", "period_end")
+    ):
+        out.setdefault((unit_id, fee_item_id), []).append((start, end))
+    return out
+
+
 def _plan_opening(ctx: _Context, rows: list[Row]) -> _Plan:
     comms = ctx.communities()
     units = _units_by_room(ctx.company)
@@ -556,6 +576,7 @@ def _plan_opening(ctx: _Context, rows: list[Row]) -> _Plan:
             "unit_id", "fee_item_id", "period_start"
         )
     )
+    billed = _billed_periods(ctx.company, rows)
     seen: dict[str, int] = {}
     todo: list[tuple[OpeningBalance, Bill | None]] = []
     plan = _Plan()
@@ -624,6 +645,21 @@ def _plan_opening(ctx: _Context, rows: list[Row]) -> _Plan:
             if (unit.pk, fee_item.pk, v["period_start"]) in other_bills:
                 ctx.error(n, "period_start", "该房屋该费项该账期已有期初账单",
                           "an opening bill for this unit, fee item and period already exists")
+                continue
+            end = v["period_end"] + timedelta(days=1)
+            clash = next(
+                (p for p in billed.get((unit.pk, fee_item.pk), ())
+                 if p[0] < end and v["period_start"] < p[1]),
+                None,
+            )
+            if clash is not None:
+                last = clash[1] - timedelta(days=1)
+                ctx.error(
+                    n, "period_start",
+                    f"该房屋该费项 {clash[0]}~{last} 已在系统中出账, 期初欠费会重复计费",
+                    f"this unit and fee item were already billed in Wuye for {clash[0]}~{last}; "
+                    "the arrear would be billed twice",
+                )
                 continue
             bill = Bill(
                 company=ctx.company, community=comm, unit=unit, fee_item=fee_item,

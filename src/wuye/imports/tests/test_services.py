@@ -422,7 +422,7 @@ def test_an_import_makes_a_fixed_number_of_queries_however_many_rows(
     if kind == "units":
         content = xlsx(kind, [[*r[:5], 81, *r[6:]] for r in rows])  # every row an update
 
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(35):
         report = run(kind, content, company)
 
     assert report.ok, report.errors[:3]
@@ -528,3 +528,17 @@ def test_optional_columns_left_out_of_a_file_leave_existing_fields_alone(unit):
     assert (zhang.id_card, zhang.phone, zhang.is_primary) == (
         "11010519491231002X", "13800138000", True
     )
+
+
+def test_an_arrear_for_a_period_wuye_already_billed_is_refused(fee_item, unit):
+    Bill.objects.create(
+        company=unit.community.company, community=unit.community, unit=unit, fee_item=fee_item,
+        period_start=date(2024, 6, 1), period_end=date(2024, 7, 1), amount_fen=22375,
+        due_date=date(2024, 7, 1), issued_on=date(2024, 6, 1),
+    )
+
+    report = run("opening", xlsx("opening", OPENING_ROWS[:2]), unit.community.company)
+
+    assert [(e.row, e.header) for e in report.errors] == [(3, "账期开始")]
+    assert "2024-06-01~2024-06-30" in report.errors[0].message
+    assert not OpeningBalance.objects.exists()
