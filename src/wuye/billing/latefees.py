@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Max, Sum
 
-from wuye.billing.models import Allocation, Bill, Waiver
+from wuye.billing.models import Allocation, Bill, FeeItem, Waiver
 from wuye.core.money import Rounding, div_round
 from wuye.core.services import audit_record
 from wuye.estates.models import Unit
@@ -45,6 +45,7 @@ from wuye.ledger.services import credit, debit, entry_post
 
 PPM = 1_000_000
 _CHUNK = 500
+_UNIT_CHUNK = 2_000
 _ONE_DAY = timedelta(days=1)
 
 
@@ -102,59 +103,88 @@ def outstanding_day_sum(
     return total
 
 
-def _late_fees(
-    bills: Sequence[Bill], as_of: date, *, uncharged_only: bool = False
-) -> dict[int, int]:
-    """Compute late fees for ``bills`` (fee_item loaded) in a few queries per 500 bills."""
-    accruing = [b for b in bills if _accrues(b, as_of)]
-    result: dict[int, int] = {}
-    if not accruing:
-        return result
-    ids = [b.pk for b in accruing]
+class _Accrual(NamedTuple):
+    bill_id: int
+    amount_fen: int
+    anchor: date
+    daily_ppm: int
+    cap_percent: int
+
+
+_Related = tuple[
+    dict[int, list[tuple[date, int]]],  # allocations per bill: (allocated_on, amount)
+    dict[int, list[tuple[date | None, int | None]]],  # late-fee waivers: (effective, amount)
+    dict[int, list[tuple[date, int]]],  # late-fee bills per parent: (issued_on, amount)
+]
+
+
+def _load_related(
+    *, as_of: date, bill_ids: Sequence[int] = (), unit_ids: Sequence[int] = ()
+) -> _Related:
+    """Load what the late fee depends on, for some bills or for all bills of some units."""
     allocations: dict[int, list[tuple[date, int]]] = defaultdict(list)
     waivers: dict[int, list[tuple[date | None, int | None]]] = defaultdict(list)
     charged: dict[int, list[tuple[date, int]]] = defaultdict(list)
-    for chunk in _chunks(ids):
-        for bill_id, on, amount in Allocation.objects.filter(
-            bill_id__in=chunk, allocated_on__lt=as_of
-        ).values_list("bill_id", "allocated_on", "amount_fen"):
-            allocations[bill_id].append((on, amount))
-        for bill_id, w_on, w_amount in Waiver.objects.filter(
-            bill_id__in=chunk,
-            target=Waiver.Target.LATE_FEE,
-            state=Waiver.State.APPROVED,
-            effective_date__lte=as_of,
-        ).values_list("bill_id", "effective_date", "amount_fen"):
-            waivers[bill_id].append((w_on, w_amount))
-        for parent_id, on, amount in Bill.objects.filter(
-            parent_id__in=chunk, kind=Bill.Kind.LATE_FEE, issued_on__lte=as_of
-        ).values_list("parent_id", "issued_on", "amount_fen"):
-            charged[parent_id].append((on, amount))
-    for bill in accruing:
-        item = bill.fee_item
-        anchor = late_fee_anchor(bill)
+    if bill_ids:
+        by_bill: dict[str, Any] = {"bill_id__in": bill_ids}
+        by_parent: dict[str, Any] = {"parent_id__in": bill_ids}
+    else:
+        by_bill = {"bill__unit_id__in": unit_ids}
+        by_parent = {"unit_id__in": unit_ids}
+    for bill_id, on, amount in Allocation.objects.filter(
+        allocated_on__lt=as_of, **by_bill
+    ).values_list("bill_id", "allocated_on", "amount_fen"):
+        allocations[bill_id].append((on, amount))
+    for bill_id, w_on, w_amount in Waiver.objects.filter(
+        target=Waiver.Target.LATE_FEE,
+        state=Waiver.State.APPROVED,
+        effective_date__lte=as_of,
+        **by_bill,
+    ).values_list("bill_id", "effective_date", "amount_fen"):
+        waivers[bill_id].append((w_on, w_amount))
+    for parent_id, on, amount in Bill.objects.filter(
+        kind=Bill.Kind.LATE_FEE, issued_on__lte=as_of, parent__isnull=False, **by_parent
+    ).values_list("parent_id", "issued_on", "amount_fen"):
+        charged[parent_id].append((on, amount))
+    return allocations, waivers, charged
+
+
+def _compute(
+    accruing: Iterable[_Accrual], related: _Related, as_of: date, *, uncharged_only: bool
+) -> dict[int, int]:
+    allocations, waivers, charged = related
+    result: dict[int, int] = {}
+    for a in accruing:
         fen_days = outstanding_day_sum(
-            amount_fen=bill.amount_fen,
-            allocations=allocations.get(bill.pk, ()),
-            first=anchor + _ONE_DAY,
+            amount_fen=a.amount_fen,
+            allocations=allocations.get(a.bill_id, ()),
+            first=a.anchor + _ONE_DAY,
             last=as_of,
         )
-        gross = div_round(fen_days * item.late_fee_daily_ppm, PPM, Rounding.HALF_UP)
-        cap = min(
-            bill.amount_fen,
-            div_round(bill.amount_fen * item.late_fee_cap_percent, 100, Rounding.DOWN),
-        )
-        bill_waivers = waivers.get(bill.pk, [])
-        partial = sum(a for _, a in bill_waivers if a is not None)
+        gross = div_round(fen_days * a.daily_ppm, PPM, Rounding.HALF_UP)
+        cap = min(a.amount_fen, div_round(a.amount_fen * a.cap_percent, 100, Rounding.DOWN))
+        bill_waivers = waivers.get(a.bill_id, [])
+        partial = sum(w for _, w in bill_waivers if w is not None)
         fee = max(0, min(gross, cap) - partial)
-        full_on = min((on for on, a in bill_waivers if a is None and on is not None), default=None)
+        full_on = min((on for on, w in bill_waivers if w is None and on is not None), default=None)
         if full_on is not None:
-            fee = sum(a for on, a in charged.get(bill.pk, ()) if on <= full_on)
+            fee = sum(c for on, c in charged.get(a.bill_id, ()) if on <= full_on)
         if uncharged_only:
-            fee = max(0, fee - sum(a for _, a in charged.get(bill.pk, ())))
+            fee = max(0, fee - sum(c for _, c in charged.get(a.bill_id, ())))
         if fee:
-            result[bill.pk] = fee
+            result[a.bill_id] = fee
     return result
+
+
+def _accrual(bill: Bill) -> _Accrual:
+    item = bill.fee_item
+    return _Accrual(
+        bill.pk,
+        bill.amount_fen,
+        late_fee_anchor(bill),
+        item.late_fee_daily_ppm,
+        item.late_fee_cap_percent,
+    )
 
 
 def late_fee_as_of(*, bill: Bill, as_of: date) -> int:
@@ -162,7 +192,10 @@ def late_fee_as_of(*, bill: Bill, as_of: date) -> int:
 
     Computed, not stored: see the module docstring for the rule.
     """
-    return _late_fees([bill], as_of).get(bill.pk, 0)
+    if not _accrues(bill, as_of):
+        return 0
+    related = _load_related(as_of=as_of, bill_ids=[bill.pk])
+    return _compute([_accrual(bill)], related, as_of, uncharged_only=False).get(bill.pk, 0)
 
 
 def late_fees_for_units(
@@ -174,21 +207,45 @@ def late_fees_for_units(
     the whole late fee, charged or not. With ``uncharged_only`` return only the part not yet
     charged into late-fee bills (issued on or before ``as_of``), which is what to add to the
     bills' outstanding for a total owed without counting a charged late fee twice.
+    Four queries per 2,000 households, plain tuples rather than model instances.
     """
+    items = {
+        pk: (grace, start, ppm, cap)
+        for pk, grace, start, ppm, cap in FeeItem.objects.filter(
+            late_fee_enabled=True, late_fee_daily_ppm__gt=0
+        ).values_list(
+            "pk",
+            "late_fee_grace_days",
+            "late_fee_start_date",
+            "late_fee_daily_ppm",
+            "late_fee_cap_percent",
+        )
+    }
     result: dict[int, int] = {}
-    for chunk in _chunks(sorted(set(unit_ids))):
-        bills = list(
+    if not items:
+        return result
+    for chunk in _chunks(sorted(set(unit_ids)), _UNIT_CHUNK):
+        accruing: list[_Accrual] = []
+        for pk, fee_item_id, amount, due in (
             Bill.objects.filter(
                 unit_id__in=chunk,
-                fee_item__late_fee_enabled=True,
+                fee_item_id__in=list(items),
                 amount_fen__gt=0,
                 issued_on__lte=as_of,
                 due_date__lt=as_of,
             )
             .exclude(kind=Bill.Kind.LATE_FEE)
-            .select_related("fee_item")
-        )
-        result.update(_late_fees(bills, as_of, uncharged_only=uncharged_only))
+            .values_list("pk", "fee_item_id", "amount_fen", "due_date")
+        ):
+            grace, start, ppm, cap = items[fee_item_id]
+            anchor = due + timedelta(days=grace)
+            if start is not None and start > anchor:
+                anchor = start
+            if anchor < as_of:
+                accruing.append(_Accrual(pk, amount, anchor, ppm, cap))
+        if accruing:
+            related = _load_related(as_of=as_of, unit_ids=chunk)
+            result.update(_compute(accruing, related, as_of, uncharged_only=uncharged_only))
     return result
 
 
