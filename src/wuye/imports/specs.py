@@ -445,17 +445,18 @@ OPENING = Spec(
         "owed_fen": 107400, "prepaid_fen": None, "due_date": None, "note": "旧系统欠费",
     },
     notes_zh=(
-        "每行填欠费金额或预存金额之一。欠费生成期初账单并记账: 借 应收账款 / 贷 期初余额;",
+        "每行填欠费金额或预存金额之一。欠费生成期初账单并记账: 借 应收账款 / 贷 期初余额; "
         "预存记账: 借 期初余额 / 贷 预存款(填了费项即为专项预存)。",
-        "同一房屋+费项+账期开始的欠费、同一房屋+费项的预存只导入一次; 金额不同会报错,",
-        "需要更正时请在系统中做调整, 不要改文件重导。",
+        "同一房屋+费项+账期开始的欠费、同一房屋+费项的预存只导入一次; 金额不同会报错, "
+        "需要更正时请在系统中做调整, 不要改文件重导。与系统已出账单账期重叠的欠费会被拒绝。",
     ),
     notes_en=(
         "Each row has either an amount owed or an amount prepaid. Arrears become opening "
         "bills posted Dr receivable / Cr opening balance; prepayments post Dr opening balance "
         "/ Cr prepaid (earmarked when a fee item is given).",
         "Arrears per unit, fee item and period start, and prepayments per unit and fee item, "
-        "import once; a different amount is an error: correct it by an adjustment instead.",
+        "import once; a different amount is an error: correct it by an adjustment instead. "
+        "Arrears overlapping a period Wuye already billed are refused.",
     ),
 )
 

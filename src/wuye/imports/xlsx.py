@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import zip_longest
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
@@ -240,7 +241,7 @@ def _instructions(wb: Workbook, spec: Spec) -> None:
     ]
     for zh, en in lines:
         ws.append([zh, "", "", "", en])
-    for zh, en in zip(spec.notes_zh, spec.notes_en or ("",) * len(spec.notes_zh), strict=False):
+    for zh, en in zip_longest(spec.notes_zh, spec.notes_en, fillvalue=""):
         ws.append(["· " + zh, "", "", "", en])
     ws.append([])
     ws.append([_styled(ws, v, font=bold, fill=HEADER_FILL)
