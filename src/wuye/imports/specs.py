@@ -13,8 +13,8 @@ instead of being rounded.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,10 +44,6 @@ ENUM = "enum"
 TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "t"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "×", "f"}
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日")
-
-
-def _show(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 def cell_text(value: Any) -> str:
@@ -112,10 +108,6 @@ class Column:
     width: int = 14
     note_zh: str = ""
     note_en: str = ""
-
-    @property
-    def header(self) -> str:
-        return self.zh
 
     def parse(self, value: Any) -> Any:
         """Turn a raw cell into a Python value (``None``/default when blank).
@@ -258,7 +250,6 @@ class Spec:
     example: dict[str, Any]
     notes_zh: tuple[str, ...] = ()
     notes_en: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sheet_title(self) -> str:
@@ -269,9 +260,6 @@ class Spec:
             if col.key == key:
                 return col
         raise KeyError(key)
-
-    def header_of(self, key: str) -> str:
-        return self.column(key).zh
 
 
 def _choices(text_choices: Any) -> tuple[tuple[str, str], ...]:
@@ -489,9 +477,3 @@ MASKED_ID_RE = re.compile(r"^\d{6}\*{8}\d{3}[\dX]$")
 def spec_for(kind: str) -> Spec:
     """Return the spec of an importable kind. Raises KeyError for an unknown kind."""
     return SPECS[kind]
-
-
-def inclusive_end(period_end: date) -> date:
-    """Turn a half-open period end into the last day a sheet shows."""
-    return period_end - timedelta(days=1)
-

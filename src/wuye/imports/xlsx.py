@@ -337,12 +337,3 @@ def error_workbook_bytes(
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
-
-
-def iter_sheet_values(content: bytes) -> Iterator[tuple[Any, ...]]:
-    """Yield every row of the first sheet's values (for tests and previews)."""
-    wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    try:
-        yield from wb.worksheets[0].iter_rows(values_only=True)
-    finally:
-        wb.close()
