@@ -6,8 +6,7 @@ do not leak which records exist.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,7 +20,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from wuye.billing.latefees import late_fees_for_units
 from wuye.billing.models import Bill, FeeItem, Waiver
+from wuye.billing.selectors import household_statement, prepaid_balance
 from wuye.core.models import Job
 from wuye.core.money import format_yuan
 from wuye.core.periods import add_months
@@ -43,14 +44,6 @@ DOCUMENT_WARN_DAYS = 60
 
 def _today() -> date:
     return timezone.localdate()
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function from another part of Wuye, or None while that part is not installed."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -148,7 +141,7 @@ def household(request: HttpRequest, pk: int) -> HttpResponse:
     )
     late_fees = _late_fees_by_bill(unit.pk, today)
     outstanding_fen = sum(b.outstanding_fen for b in bills)
-    late_fee_total = sum(late_fees.values()) if late_fees is not None else None
+    late_fee_total = sum(late_fees.values())
     meters = unit.meters.prefetch_related(
         Prefetch("readings", queryset=MeterReading.objects.order_by("-read_date"))
     )
@@ -161,63 +154,42 @@ def household(request: HttpRequest, pk: int) -> HttpResponse:
         "residents": unit.residents.all(),
         "parking": unit.parking_spaces.all(),
         "meter_rows": meter_rows,
-        "bill_rows": [(b, late_fees.get(b.pk, 0) if late_fees else 0) for b in bills],
-        "late_fees_available": late_fees is not None,
+        "bill_rows": [(b, late_fees.get(b.pk, 0)) for b in bills],
         "outstanding_fen": outstanding_fen,
         "late_fee_total": late_fee_total,
         "prepaid_fen": _prepaid_balance(unit.pk, today),
-        "statement": _statement(unit.pk, as_of, bills),
+        "statement": _statement(unit.pk, as_of),
         "can_waive": bool(access.user_role_set(request.user) & access.WAIVER_REQUEST),
     }
     return render(request, "web/household.html", ctx)
 
 
-def _late_fees_by_bill(unit_id: int, as_of: date) -> dict[int, int] | None:
-    """Late fee in fen per bill id as of ``as_of``; None while the late-fee engine is missing."""
-    fn = _optional("wuye.billing.latefees", "late_fees_for_units")
-    if fn is None:
-        return None
-    return {int(k): int(v) for k, v in fn(unit_ids=[unit_id], as_of=as_of).items()}
+def _late_fees_by_bill(unit_id: int, as_of: date) -> dict[int, int]:
+    """Late fee not yet charged into a late-fee bill, in fen per bill id, as of ``as_of``.
+
+    Charged late fees are bills of their own and show as such; counting them here too would
+    double them.
+    """
+    owed = late_fees_for_units(unit_ids=[unit_id], as_of=as_of, uncharged_only=True)
+    return {int(k): int(v) for k, v in owed.items()}
 
 
 def _prepaid_balance(unit_id: int, as_of: date) -> int:
     """The household's prepaid balance in fen, general and earmarked together."""
-    fn = _optional("wuye.billing.selectors", "prepaid_balance")
-    if fn is not None:
-        return int(fn(unit_id=unit_id, as_of=as_of))
-    from wuye.ledger.models import AccountKind
-    from wuye.ledger.selectors import account_balance
-
-    return -account_balance(account=AccountKind.PREPAID, household_id=unit_id, as_of=as_of)
+    return int(prepaid_balance(unit_id=unit_id, as_of=as_of))
 
 
-def _statement(unit_id: int, as_of: date, bills: list[Bill]) -> dict[str, Any]:
-    """Billed, paid, waived, owed and late fee as of ``as_of``, with the lines if known."""
-    fn = _optional("wuye.billing.selectors", "household_statement")
-    if fn is not None:
-        st = fn(unit_id=unit_id, as_of=as_of)
-        return {
-            "billed_fen": st.billed_fen,
-            "paid_fen": st.paid_fen,
-            "waived_fen": st.waived_fen,
-            "owed_fen": st.outstanding_fen,
-            "late_fee_fen": st.late_fee_fen,
-            "prepaid_fen": st.prepaid_fen,
-            "lines": st.lines,
-        }
-    # Fallback while billing.selectors is missing: bills issued by then, settled as of now.
-    issued = [b for b in bills if b.issued_on <= as_of]
-    billed = sum(b.amount_fen for b in issued)
-    paid = sum(b.paid_fen for b in issued)
-    waived = sum(b.waived_fen for b in issued)
+def _statement(unit_id: int, as_of: date) -> dict[str, Any]:
+    """Billed, paid, waived, owed, late fee and prepaid balance as of ``as_of``, with lines."""
+    st = household_statement(unit_id=unit_id, as_of=as_of)
     return {
-        "billed_fen": billed,
-        "paid_fen": paid,
-        "waived_fen": waived,
-        "owed_fen": billed - paid - waived,
-        "late_fee_fen": None,
-        "prepaid_fen": None,
-        "lines": (),
+        "billed_fen": st.billed_fen,
+        "paid_fen": st.paid_fen,
+        "waived_fen": st.waived_fen,
+        "owed_fen": st.outstanding_fen,
+        "late_fee_fen": st.late_fee_fen,
+        "prepaid_fen": st.prepaid_fen,
+        "lines": st.lines,
     }
 
 
