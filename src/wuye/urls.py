@@ -20,6 +20,7 @@ urlpatterns = [
 # Imports/exports (issue 2, built alongside): mounted once the module exists.
 if find_spec("wuye.imports.urls") is not None:
     urlpatterns.append(path("imports/", include("wuye.imports.urls")))
+urlpatterns.append(path("counter/", include("wuye.counter.urls")))
 urlpatterns.append(path("", include("wuye.web.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -3,9 +3,9 @@
 Reports are built from facts — one ``PaymentFact`` per payment or refund — that add up by
 construction and are checked in ``Report.check``:
 
-- per channel: net = payments − refunds, and payments = old bills + current bills + prepaid
-  (every fen of a payment settles a bill of an earlier period, a bill of this period, or
-  becomes prepaid balance);
+- per channel: net = payments − refunds, and payments = old bills + current bills + prepaid +
+  surplus (every fen of a payment settles a bill of an earlier period, a bill of this period,
+  becomes prepaid balance, or is a surplus awaiting refund by the community's policy);
 - cash: expected = opening float + cash payments − cash refunds + paid in − paid out (+ any
   other cash the ledger holds for the cashier, shown on its own line, normally zero), and
   difference = counted − expected.
@@ -71,6 +71,7 @@ class PaymentFact:
     old_bills_fen: int = 0
     current_bills_fen: int = 0
     prepaid_fen: int = 0
+    surplus_fen: int = 0
     shift_id: int | None = None
     at: datetime | None = None
     label: str = ""
@@ -91,6 +92,7 @@ class ChannelLine:
     old_bills_fen: int = 0
     current_bills_fen: int = 0
     prepaid_fen: int = 0
+    surplus_fen: int = 0
 
     @property
     def net_fen(self) -> int:
@@ -149,14 +151,16 @@ class Report:
             t.old_bills_fen += c.old_bills_fen
             t.current_bills_fen += c.current_bills_fen
             t.prepaid_fen += c.prepaid_fen
+            t.surplus_fen += c.surplus_fen
         return t
 
     def check(self) -> list[str]:
         """Return what does not add up (empty when every figure adds up)."""
         problems = []
         for c in self.channels:
-            if c.payments_fen != c.old_bills_fen + c.current_bills_fen + c.prepaid_fen:
-                problems.append(f"{c.channel}: payments ≠ old + current + prepaid")
+            parts = c.old_bills_fen + c.current_bills_fen + c.prepaid_fen + c.surplus_fen
+            if c.payments_fen != parts:
+                problems.append(f"{c.channel}: payments ≠ old + current + prepaid + surplus")
         cash_line = next((c for c in self.channels if c.channel == CASH), None)
         if cash_line is not None and (
             cash_line.payments_fen != self.cash.cash_payments_fen
@@ -185,6 +189,7 @@ def channel_lines(facts: Iterable[PaymentFact]) -> list[ChannelLine]:
             line.old_bills_fen += f.old_bills_fen
             line.current_bills_fen += f.current_bills_fen
             line.prepaid_fen += f.prepaid_fen
+            line.surplus_fen += f.surplus_fen
     order = {code: i for i, code in enumerate(names)}
     return sorted(
         lines.values(), key=lambda c: (c.channel != CASH, order.get(c.channel, 99), c.channel)
@@ -227,8 +232,66 @@ def _payment_facts_from_models(
 def _facts_from_payments(
     pm: Any, *, community_id: int, shift_ids: list[int] | None, day: date | None
 ) -> list[PaymentFact]:
-    """Build facts from payments.Payment / payments.Refund (filled in once they land)."""
-    return []
+    """Build facts from ``payments.Payment`` and ``payments.Refund``.
+
+    A payment's bill part is split into old and current bills by its allocations
+    (``reference="payment:<id>"``, originals only); its prepaid part and any surplus awaiting
+    refund come from the payment itself.
+    """
+    from wuye.billing.models import Allocation
+
+    payments = pm.Payment.objects.filter(community_id=community_id).select_related("unit")
+    refunds = pm.Refund.objects.filter(payment__community_id=community_id).select_related(
+        "payment__unit"
+    )
+    if shift_ids is not None:
+        payments = payments.filter(shift_id__in=shift_ids)
+        refunds = refunds.filter(shift_id__in=shift_ids)
+    if day is not None:
+        start, end = _day_bounds(day)
+        payments = payments.filter(paid_at__gte=start, paid_at__lt=end)
+        refunds = refunds.filter(created_at__gte=start, created_at__lt=end)
+    payments = payments.order_by("paid_at", "pk")
+    by_ref = {p.allocation_reference: p for p in payments}
+    old: dict[int, int] = {}
+    for ref, period_end, amount in Allocation.objects.filter(
+        reference__in=list(by_ref), source=Allocation.Source.PAYMENT, reverses__isnull=True
+    ).values_list("reference", "bill__period_end", "amount_fen"):
+        p = by_ref[ref]
+        month_start = timezone.localdate(p.paid_at).replace(day=1)
+        if period_end <= month_start:
+            old[p.pk] = old.get(p.pk, 0) + int(amount)
+    facts = [
+        PaymentFact(
+            kind="payment",
+            channel=p.channel,
+            amount_fen=p.amount_fen,
+            old_bills_fen=old.get(p.pk, 0),
+            current_bills_fen=p.allocated_fen - old.get(p.pk, 0),
+            prepaid_fen=p.prepaid_fen,
+            surplus_fen=p.refund_due_fen,
+            shift_id=p.shift_id,
+            at=p.paid_at,
+            label=p.unit.label,
+            reference=p.receipt_number or p.reference,
+            payment_id=p.pk,
+        )
+        for p in payments
+    ]
+    facts += [
+        PaymentFact(
+            kind="refund",
+            channel=r.channel,
+            amount_fen=r.amount_fen,
+            shift_id=r.shift_id,
+            at=r.created_at,
+            label=r.payment.unit.label,
+            reference=r.receipt_number or r.reference,
+            payment_id=r.payment_id,
+        )
+        for r in refunds.order_by("created_at", "pk")
+    ]
+    return facts
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -310,3 +373,89 @@ def day_report(*, community: Community, day: date) -> Report:
         movements=movements,
         facts=facts,
     )
+
+
+# --- the household panel ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelBill:
+    """An open bill at the counter: outstanding plus the late fee not yet charged, as of today."""
+
+    bill_id: int
+    fee_item_name: str
+    kind: str
+    period_start: date
+    period_end: date
+    due_date: date
+    outstanding_fen: int
+    late_fee_fen: int
+    overdue: bool
+
+    @property
+    def due_fen(self) -> int:
+        return self.outstanding_fen + self.late_fee_fen
+
+
+@dataclass(frozen=True)
+class HouseholdPanel:
+    """What the cashier sees of a household: open bills oldest first, prepaid, payments."""
+
+    bills: list[PanelBill]
+    prepaid_fen: int
+    payments: list[Any]
+
+    @property
+    def total_due_fen(self) -> int:
+        return sum(b.due_fen for b in self.bills if b.due_fen > 0)
+
+    @property
+    def late_fee_fen(self) -> int:
+        return sum(b.late_fee_fen for b in self.bills)
+
+
+def household_panel(*, unit: Any, as_of: date, payments_limit: int = 10) -> HouseholdPanel:
+    """Return the counter's view of ``unit`` as of ``as_of`` (late fees computed that day)."""
+    from wuye.billing.selectors import open_bills, prepaid_balance
+
+    bills = [
+        PanelBill(
+            bill_id=x.bill_id,
+            fee_item_name=x.fee_item_name,
+            kind=x.kind,
+            period_start=x.period_start,
+            period_end=x.period_end,
+            due_date=x.due_date,
+            outstanding_fen=x.outstanding_fen,
+            late_fee_fen=x.late_fee_fen,
+            overdue=x.due_date < as_of and x.outstanding_fen > 0,
+        )
+        for x in open_bills(unit_id=unit.pk, as_of=as_of)
+    ]
+    return HouseholdPanel(
+        bills=bills,
+        prepaid_fen=prepaid_balance(unit_id=unit.pk, as_of=as_of),
+        payments=household_payments(unit_id=unit.pk, limit=payments_limit),
+    )
+
+
+def household_payments(*, unit_id: int, limit: int = 10) -> list[Any]:
+    """Return the household's latest payments (newest first); empty without payments."""
+    try:
+        from wuye.payments.models import Payment
+    except ImportError:
+        return []
+    return list(
+        Payment.objects.filter(unit_id=unit_id)
+        .select_related("cashier")
+        .order_by("-paid_at", "-pk")[:limit]
+    )
+
+
+def payment_for(*, pk: int, units: Any) -> Any:
+    """Return payment ``pk`` if its household is among ``units`` (a queryset of unit ids)."""
+    try:
+        from wuye.payments.models import Payment
+    except ImportError:
+        return None
+    return Payment.objects.filter(pk=pk, unit_id__in=units).select_related("unit").first()

@@ -20,23 +20,28 @@ figure built up from the payments, and the tests assert the two agree.
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import AccessDenied, require_role
+from wuye.core.money import format_yuan
 from wuye.core.services import audit_record
 from wuye.counter.models import CashMovement, Shift
 from wuye.counter.selectors import drawer_cash
-from wuye.estates.models import Community
+from wuye.estates.models import Community, Unit
 from wuye.ledger.models import AccountKind, JournalEntry
 from wuye.ledger.services import credit, debit, entry_post
 
 SHIFT_ROLES = frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN})
 OVER_SHORT_CHANNEL = "over_short"
+CASH_CHANNEL = "cash"
 MAX_CASH_FEN = 100_000_000_00  # one hundred million yuan: anything above is a typing error
 
 
@@ -266,3 +271,137 @@ __all__ = [
     "shift_close",
     "shift_open",
 ]
+
+
+# --- taking payment --------------------------------------------------------------------------
+
+
+class CounterPayError(ValueError):
+    """The counter could not take this payment; the message says why. Nothing was charged."""
+
+
+class PaymentsUnavailable(CounterPayError):
+    """The payments part of Wuye is not installed yet."""
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """What the counter shows after paying: the order, the payment and the change to give."""
+
+    order: Any
+    payment: Any
+    change_fen: int
+
+
+def _payments_services() -> Any:
+    try:
+        module = importlib.import_module("wuye.payments.services")
+    except ImportError as exc:
+        raise PaymentsUnavailable(_("收款功能尚未安装")) from exc
+    return module
+
+
+def counter_checkout(
+    *,
+    shift: Shift,
+    unit: Unit,
+    bill_ids: list[int],
+    amount_fen: int | None,
+    channel: str,
+    idempotency_key: str,
+    now: datetime,
+    tendered_fen: int | None = None,
+    card_no: str | None = None,
+    password: str | None = None,
+) -> CheckoutResult:
+    """Take a payment at the counter of an open shift: create the order, then pay it.
+
+    ``bill_ids`` are the ticked bills; ``amount_fen`` None pays them in full, less pays part
+    of them (oldest first, by the payments rules), more pays them and prepays the rest; with no
+    bills ticked the amount is a prepayment. ``channel`` ``cash`` (``tendered_fen``, change
+    computed) or ``prepaid`` (the household's balance, or its card with ``card_no`` and
+    ``password``). The same ``idempotency_key`` returns the same order and never charges twice.
+
+    Raise ShiftNotOpen, CounterPayError for bad input, and the payments errors
+    (``payments.services.PaymentError`` and subclasses) as they come.
+    """
+    if shift.state != Shift.State.OPEN:
+        raise ShiftNotOpen(f"shift #{shift.pk} is closed")
+    if unit.community_id != shift.community_id:
+        raise CounterPayError(_("房屋 %(label)s 不属于本班次的小区") % {"label": unit.label})
+    if not idempotency_key:
+        raise CounterPayError("idempotency_key: required")
+    if amount_fen is not None:
+        _check_fen("amount_fen", amount_fen, positive=True)
+    if not bill_ids and amount_fen is None:
+        raise CounterPayError(_("请勾选账单或输入金额"))
+    svc = _payments_services()
+    due = _ticked_due(unit=unit, bill_ids=bill_ids, now=now)
+    order_amount: int | None = None
+    prepay_fen = 0
+    if amount_fen is not None:
+        if not bill_ids:
+            prepay_fen = amount_fen
+        elif amount_fen > due:
+            prepay_fen = amount_fen - due
+        elif amount_fen < due:
+            order_amount = amount_fen
+    to_pay = (order_amount if order_amount is not None else due) + prepay_fen
+    if channel == CASH_CHANNEL:
+        if tendered_fen is None:
+            tendered_fen = to_pay
+        _check_fen("tendered_fen", tendered_fen, positive=False)
+        if tendered_fen < to_pay:
+            raise CounterPayError(
+                _("实收 %(tendered)s 元, 不足应收 %(due)s 元")
+                % {"tendered": format_yuan(tendered_fen), "due": format_yuan(to_pay)}
+            )
+    order = svc.order_create(
+        unit=unit,
+        bill_ids=list(bill_ids),
+        amount_fen=order_amount,
+        prepay_fen=prepay_fen,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        cashier=shift.cashier,
+        shift_id=shift.pk,
+        now=now,
+    )
+    if channel == CASH_CHANNEL:
+        payment = svc.cash_pay(order=order, tendered_fen=tendered_fen, now=now)
+    else:
+        payment = svc.prepaid_pay(order=order, now=now, card_no=card_no or None, password=password)
+    paid = int(getattr(payment, "amount_fen", to_pay))
+    change = (tendered_fen - paid) if channel == CASH_CHANNEL and tendered_fen is not None else 0
+    return CheckoutResult(order=order, payment=payment, change_fen=max(0, change))
+
+
+def _ticked_due(*, unit: Unit, bill_ids: list[int], now: datetime) -> int:
+    """Return what the ticked bills owe today: outstanding plus uncharged late fee."""
+    if not bill_ids:
+        return 0
+    from wuye.billing.selectors import open_bills
+
+    lines = {x.bill_id: x for x in open_bills(unit_id=unit.pk, as_of=timezone.localdate(now))}
+    missing = [b for b in bill_ids if b not in lines]
+    if missing:
+        raise CounterPayError(
+            _("账单 %(ids)s 不是本户的待缴账单") % {"ids": ", ".join(map(str, missing))}
+        )
+    return sum(lines[b].outstanding_fen + lines[b].late_fee_fen for b in bill_ids)
+
+
+def counter_refund(*, payment: Any, amount_fen: int, reason: str, user: Any, now: datetime) -> Any:
+    """Refund ``amount_fen`` of ``payment`` through its channel, decided by ``user`` (finance).
+
+    Raise PaymentsUnavailable, and the payments errors (``RefundError``…) as they come.
+    """
+    svc = _payments_services()
+    return svc.refund_create(
+        payment=payment,
+        amount_fen=amount_fen,
+        reason=reason,
+        requested_by=user,
+        approved_by=user,
+        now=now,
+    )

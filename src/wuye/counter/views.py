@@ -1,0 +1,363 @@
+"""The cashier's counter (收费台): find a household, take payment, refunds, shifts and reports.
+
+Each view checks the role, reads through scoped querysets (an id the user may not see is a
+404), makes one domain call and turns its exceptions into a message on the same page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from wuye.accounts.models import Role
+from wuye.accounts.selectors import AccessDenied, user_community_filter
+from wuye.counter import selectors, services
+from wuye.counter.forms import (
+    CashMovementForm,
+    DayReportForm,
+    PayForm,
+    RefundForm,
+    ShiftCloseForm,
+    ShiftOpenForm,
+)
+from wuye.counter.models import Shift
+from wuye.counter.xlsx import day_report_xlsx
+from wuye.estates.models import Unit
+from wuye.web import access
+from wuye.web import selectors as web_selectors
+
+COUNTER = frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN})
+REFUND = frozenset({Role.FINANCE})
+REPORTS = frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN, Role.MANAGER, Role.AUDITOR})
+# Who sees every shift of their communities (a cashier sees only their own).
+ALL_SHIFTS = frozenset({Role.FINANCE, Role.ADMIN, Role.MANAGER, Role.AUDITOR})
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _units(request: HttpRequest) -> QuerySet[Unit]:
+    return access.units_for(request.user, COUNTER).select_related("community", "building")
+
+
+def _shifts(request: HttpRequest) -> QuerySet[Shift]:
+    """Shifts the user may read: all of their communities for finance and up, else their own."""
+    user: Any = request.user
+    qs = Shift.objects.select_related("cashier", "community", "community__company")
+    if access.user_role_set(user) & ALL_SHIFTS:
+        return qs.filter(user_community_filter(user, roles=set(ALL_SHIFTS)) | Q(cashier=user))
+    return qs.filter(cashier=user)
+
+
+def _now() -> Any:
+    return timezone.now()
+
+
+# --- the counter page ------------------------------------------------------------------------
+
+
+@access.role_required(COUNTER)
+def index(request: HttpRequest) -> HttpResponse:
+    shift = selectors.shift_current(cashier=request.user)
+    return render(request, "counter/index.html", {"shift": shift, "q": ""})
+
+
+@access.role_required(COUNTER)
+def search(request: HttpRequest) -> HttpResponse:
+    text = request.GET.get("q", "")
+    units = list(web_selectors.unit_search(units=_units(request), text=text, limit=20))
+    owners = web_selectors.primary_residents([u.pk for u in units])
+    ctx: dict[str, Any] = {"q": text, "rows": [(u, owners.get(u.pk)) for u in units]}
+    if _is_htmx(request):
+        return render(request, "counter/_results.html", ctx)
+    ctx["shift"] = selectors.shift_current(cashier=request.user)
+    return render(request, "counter/index.html", ctx)
+
+
+def _household_context(
+    request: HttpRequest, unit: Unit, form: PayForm | None = None
+) -> dict[str, Any]:
+    today = timezone.localdate()
+    panel = selectors.household_panel(unit=unit, as_of=today)
+    if form is None:
+        form = PayForm(bill_ids=[x.bill_id for x in panel.bills if x.due_fen > 0])
+    ticked = {int(b) for b in (form["bills"].value() or [])}
+    return {
+        "unit": unit,
+        "panel": panel,
+        "form": form,
+        "ticked": ticked,
+        "today": today,
+        "shift": selectors.shift_current(cashier=request.user),
+        "can_refund": bool(access.user_role_set(request.user) & REFUND),
+    }
+
+
+@access.role_required(COUNTER)
+def household(request: HttpRequest, pk: int) -> HttpResponse:
+    unit = get_object_or_404(_units(request), pk=pk)
+    return render(request, "counter/household.html", _household_context(request, unit))
+
+
+@require_POST
+@access.role_required(COUNTER)
+def pay(request: HttpRequest, pk: int) -> HttpResponse:
+    unit = get_object_or_404(_units(request), pk=pk)
+    panel = selectors.household_panel(unit=unit, as_of=timezone.localdate())
+    form = PayForm(request.POST, bill_ids=[x.bill_id for x in panel.bills])
+    shift = selectors.shift_current(cashier=request.user)
+    if shift is None:
+        messages.error(request, _("请先开班再收款"))
+        return redirect("counter:shift_open")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.counter_checkout(
+                shift=shift,
+                unit=unit,
+                bill_ids=list(data["bills"]),
+                amount_fen=data["amount"],
+                channel=data["channel"],
+                idempotency_key=data["idempotency_key"],
+                tendered_fen=data["tendered"],
+                card_no=data["card_no"],
+                password=data["password"],
+                now=_now(),
+            )
+        except Exception as exc:  # the payments errors are ValueErrors with a message to show
+            if not isinstance(exc, ValueError | AccessDenied):
+                raise
+            form.add_error(None, _payment_error_text(exc))
+        else:
+            return render(
+                request,
+                "counter/paid.html",
+                {
+                    "unit": unit,
+                    "result": result,
+                    "payment": result.payment,
+                    "receipt": receipt_links(result.payment),
+                    "shift": shift,
+                },
+            )
+    ctx = _household_context(request, unit, form)
+    return render(request, "counter/household.html", ctx, status=422)
+
+
+def _payment_error_text(exc: Exception) -> str:
+    """The message a cashier reads for a refused payment."""
+    bill_id = getattr(exc, "bill_id", None)
+    if bill_id is not None:
+        return _("账单 %(bill)s 已在另一笔待支付订单中") % {"bill": bill_id}
+    return str(exc) or exc.__class__.__name__
+
+
+def receipt_links(payment: Any, kind: str = "payment") -> dict[str, str] | None:
+    """URLs of the receipt of ``payment`` (PDF, A5 PDF, ESC/POS print), or None without one."""
+    try:
+        from wuye.receipts.selectors import receipt_for_reference
+    except ImportError:
+        return None
+    reference = str(getattr(payment, "allocation_reference", ""))
+    receipt = receipt_for_reference(reference=reference, kind=kind)
+    number: str = payment.receipt_number or ""
+    if receipt is None and number:
+        from wuye.receipts.models import Receipt
+
+        receipt = Receipt.objects.filter(number=number, community_id=payment.community_id).first()
+    if receipt is None:
+        return None
+    links = {"number": receipt.number}
+    for key, name in (("pdf", "receipts:pdf"), ("escpos", "receipts:escpos")):
+        try:
+            links[key] = reverse(name, args=[receipt.pk])
+        except NoReverseMatch:
+            continue
+    return links
+
+
+@access.role_required(REFUND)
+def refund(request: HttpRequest, pk: int) -> HttpResponse:
+    payment = selectors.payment_for(
+        pk=pk, units=access.units_for(request.user, REFUND).values("pk")
+    )
+    if payment is None:
+        raise Http404
+    form = RefundForm(request.POST or None, initial={"amount": None})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.counter_refund(
+                payment=payment,
+                amount_fen=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+                now=_now(),
+            )
+        except Exception as exc:
+            if not isinstance(exc, ValueError | AccessDenied):
+                raise
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("已退款"))
+            return redirect("counter:household", pk=payment.unit_id)
+    return render(
+        request,
+        "counter/refund.html",
+        {"payment": payment, "form": form, "unit": payment.unit},
+        status=422 if form.errors else 200,
+    )
+
+
+# --- shifts ----------------------------------------------------------------------------------
+
+
+@access.role_required(COUNTER)
+def shift_open(request: HttpRequest) -> HttpResponse:
+    current = selectors.shift_current(cashier=request.user)
+    if current is not None:
+        return redirect("counter:shift", pk=current.pk)
+    communities = access.communities_for(request.user, COUNTER)
+    form = ShiftOpenForm(request.POST or None, communities=communities)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.shift_open(
+                cashier=request.user,
+                community=form.cleaned_data["community"],
+                counter_name=form.cleaned_data["counter_name"],
+                opening_float_fen=form.cleaned_data["opening_float"] or 0,
+                now=_now(),
+            )
+        except (services.ShiftError, AccessDenied) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("已开班"))
+            return redirect("counter:index")
+    return render(request, "counter/shift_open.html", {"form": form})
+
+
+@access.role_required(REPORTS)
+def shift_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    shift = get_object_or_404(_shifts(request), pk=pk)
+    report = selectors.shift_report(shift=shift)
+    own_open = shift.state == Shift.State.OPEN and shift.cashier_id == request.user.pk
+    ctx = {
+        "shift": shift,
+        "report": report,
+        "problems": report.check(),
+        "close_form": ShiftCloseForm() if own_open else None,
+        "movement_form": CashMovementForm() if shift.state == Shift.State.OPEN else None,
+        "expected_now": selectors.shift_expected_cash(shift=shift),
+    }
+    return render(request, "counter/shift.html", ctx)
+
+
+@require_POST
+@access.role_required(COUNTER)
+def shift_close(request: HttpRequest, pk: int) -> HttpResponse:
+    shift = get_object_or_404(_shifts(request), pk=pk)
+    if shift.cashier_id != request.user.pk:
+        raise PermissionDenied
+    form = ShiftCloseForm(request.POST)
+    if form.is_valid():
+        try:
+            services.shift_close(
+                shift=shift,
+                counted_cash_fen=form.cleaned_data["counted"],
+                note=form.cleaned_data["note"],
+                now=_now(),
+            )
+        except services.ShiftDifferenceNeedsNote:
+            form.add_error("note", _("实点现金与应有现金不符, 请填写差异说明"))
+        except services.ShiftError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("已交班"))
+            return redirect("counter:shift", pk=shift.pk)
+    report = selectors.shift_report(shift=shift)
+    ctx = {
+        "shift": shift,
+        "report": report,
+        "problems": report.check(),
+        "close_form": form,
+        "movement_form": CashMovementForm(),
+        "expected_now": selectors.shift_expected_cash(shift=shift),
+    }
+    return render(request, "counter/shift.html", ctx, status=422)
+
+
+@require_POST
+@access.role_required(COUNTER)
+def movement(request: HttpRequest, pk: int) -> HttpResponse:
+    shift = get_object_or_404(_shifts(request), pk=pk)
+    form = CashMovementForm(request.POST)
+    if form.is_valid():
+        try:
+            services.cash_movement_record(
+                shift=shift,
+                kind=form.cleaned_data["kind"],
+                amount_fen=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+                now=_now(),
+            )
+        except (services.ShiftError, AccessDenied) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("已记录现金存取"))
+    else:
+        messages.error(request, "; ".join(str(e) for errs in form.errors.values() for e in errs))
+    return redirect("counter:shift", pk=shift.pk)
+
+
+@access.role_required(REPORTS)
+def shifts(request: HttpRequest) -> HttpResponse:
+    rows = list(_shifts(request).order_by("-opened_at")[:100])
+    return render(request, "counter/shifts.html", {"shifts": rows})
+
+
+# --- end of day ------------------------------------------------------------------------------
+
+
+def _day_report(request: HttpRequest) -> tuple[DayReportForm, Any]:
+    communities = access.communities_for(request.user, REPORTS)
+    today = timezone.localdate()
+    form = DayReportForm(request.GET or None, communities=communities, today=today)
+    community = communities.first()
+    day: date = today
+    if form.is_valid():
+        community = form.cleaned_data["community"]
+        day = form.cleaned_data["day"]
+    if community is None:
+        raise Http404
+    return form, selectors.day_report(community=community, day=day)
+
+
+@access.role_required(REPORTS)
+def day(request: HttpRequest) -> HttpResponse:
+    form, report = _day_report(request)
+    return render(
+        request, "counter/day.html", {"form": form, "report": report, "problems": report.check()}
+    )
+
+
+@access.role_required(REPORTS)
+def day_xlsx(request: HttpRequest) -> HttpResponse:
+    _form, report = _day_report(request)
+    data = day_report_xlsx(report)
+    response = HttpResponse(
+        data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    name = f"day-report-{report.community.code}-{report.day:%Y%m%d}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
