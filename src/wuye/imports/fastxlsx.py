@@ -18,6 +18,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, iterparse, parse
 
@@ -120,6 +121,8 @@ class Workbook:
                         value = raw
                     elif kind == "b":
                         value = None if raw is None else raw == "1"
+                    elif kind == "d":
+                        value = None if raw is None else datetime.fromisoformat(raw)
                     elif raw is None:
                         value = None
                     else:

@@ -69,10 +69,13 @@ def _open(content: bytes, spec: Spec) -> tuple[str, Iterator[tuple[int, tuple[An
         return spec.sheet_title if spec.sheet_title in data else data[0]
 
     try:
-        zf = zipfile.ZipFile(io.BytesIO(content))
-        book = fastxlsx.Workbook(zf)
-        title = pick(list(book.sheets))
-        return title, book.rows(title), zf.close
+        with zipfile.ZipFile(io.BytesIO(content)) as zf:
+            book = fastxlsx.Workbook(zf)
+            if book.sheets:
+                title = pick(list(book.sheets))
+                # Read it all here, so that a surprise half-way also falls back to openpyxl.
+                rows = list(book.rows(title))
+                return title, iter(rows), lambda: None
     except SheetError:
         raise
     except Exception:  # noqa: S110 - any oddity: let openpyxl try, it knows more variants
@@ -85,8 +88,8 @@ def _open(content: bytes, spec: Spec) -> tuple[str, Iterator[tuple[int, tuple[An
             "cannot read the file: upload an .xlsx workbook",
         ) from exc
     title = pick(list(wb.sheetnames))
-    rows = enumerate(wb[title].iter_rows(values_only=True), start=1)
-    return title, rows, wb.close
+    numbered = enumerate(wb[title].iter_rows(values_only=True), start=1)
+    return title, numbered, wb.close
 
 
 def read_rows(content: bytes, spec: Spec) -> SheetRows:

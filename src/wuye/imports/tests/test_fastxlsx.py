@@ -178,3 +178,26 @@ def test_a_workbook_the_streaming_reader_cannot_read_is_read_by_openpyxl(monkeyp
                          content=excel_like(ROWS_XML), file_name="u.xlsx", as_of=date(2026, 1, 1))
 
     assert report.ok and report.created == 2
+
+
+def test_iso_date_cells_are_read_as_dates():
+    rows = fast_rows(excel_like(ROWS_XML.replace(
+        '<c r="E3" s="1"><v>43831</v></c>', '<c r="E3" t="d"><v>2020-01-01T00:00:00</v></c>'
+    )))
+
+    assert rows[1][1][4] == datetime(2020, 1, 1)
+
+
+@pytest.mark.django_db
+def test_a_surprise_half_way_through_the_sheet_falls_back_to_openpyxl():
+    community = make_community(make_company(), code="C001")
+    odd = excel_like(
+        ROWS_XML.replace('<c r="D5"><v>120</v></c>', '<c r="D5" t="n"><v>1.2E2</v></c>')
+        .replace('<c r="C5" t="str">', '<c r="c5" t="str">')  # a lower-case reference
+    )
+
+    report = import_file(kind="units", company_id=community.company_id, content=odd,
+                         file_name="u.xlsx", as_of=date(2026, 1, 1))
+
+    assert report.ok, report.errors
+    assert Unit.objects.count() == 2
