@@ -28,7 +28,9 @@ class FakeCardChannel(Channel):
         )
 
     def refund(self, request: RefundRequest) -> RefundResponse:
-        return RefundResponse(self.refund_result, request.amount_fen, f"r-{request.idempotency_key}")
+        return RefundResponse(
+            self.refund_result, request.amount_fen, f"r-{request.idempotency_key}"
+        )
 
     def query(self, reference: str) -> PaymentResponse:
         return PaymentResponse(ChannelResult.PROCESSED, 0, reference)

@@ -11,8 +11,14 @@ from wuye.ledger.models import AccountKind
 
 
 def _request(**kw):
-    base = dict(order_id=1, amount_fen=1_000, idempotency_key="k", community_id=1, unit_id=1,
-                cashier_id=None)
+    base = dict(
+        order_id=1,
+        amount_fen=1_000,
+        idempotency_key="k",
+        community_id=1,
+        unit_id=1,
+        cashier_id=None,
+    )
     base.update(kw)
     return PaymentRequest(**base)
 

@@ -36,7 +36,7 @@ def _race(fn):
         try:
             barrier.wait()
             results.append(fn())
-        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+        except Exception as exc:
             errors.append(exc)
         finally:
             close_old_connections()
@@ -55,8 +55,14 @@ def test_the_same_request_sent_concurrently_creates_one_order_and_charges_once()
     k = key()
 
     def pay():
-        order = order_create(unit=hh.unit, bill_ids=[bill.pk], channel="cash",
-                             idempotency_key=k, cashier=hh.cashier, now=NOW)
+        order = order_create(
+            unit=hh.unit,
+            bill_ids=[bill.pk],
+            channel="cash",
+            idempotency_key=k,
+            cashier=hh.cashier,
+            now=NOW,
+        )
         return cash_pay(order=order, tendered_fen=10_000, now=NOW).pk
 
     results, errors = _race(pay)
@@ -73,8 +79,16 @@ def test_one_bill_in_concurrent_orders_gets_into_exactly_one():
     bill = hh.bill(10_000)
 
     results, errors = _race(
-        lambda: order_create(unit=hh.unit, bill_ids=[bill.pk], channel="cash",
-                             idempotency_key=key(), cashier=hh.cashier, now=NOW).pk
+        lambda: (
+            order_create(
+                unit=hh.unit,
+                bill_ids=[bill.pk],
+                channel="cash",
+                idempotency_key=key(),
+                cashier=hh.cashier,
+                now=NOW,
+            ).pk
+        )
     )
 
     assert len(results) == 1
@@ -87,8 +101,14 @@ def test_the_same_channel_answer_captured_concurrently_posts_once(settings):
     settings.WUYE_CHANNELS = FAKE_CHANNELS
     hh = household()
     bill = hh.bill(10_000)
-    order = order_create(unit=hh.unit, bill_ids=[bill.pk], channel="fakecard",
-                         idempotency_key=key(), cashier=hh.cashier, now=NOW)
+    order = order_create(
+        unit=hh.unit,
+        bill_ids=[bill.pk],
+        channel="fakecard",
+        idempotency_key=key(),
+        cashier=hh.cashier,
+        now=NOW,
+    )
     answer = PaymentResponse(ChannelResult.PROCESSED, 10_000, "RRN-1")
 
     results, errors = _race(lambda: payment_capture(order=order, response=answer, now=NOW).pk)

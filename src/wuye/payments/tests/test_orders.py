@@ -57,8 +57,13 @@ def test_a_key_used_for_another_household_is_refused():
 
     with pytest.raises(IdempotencyKeyConflict):
         order_create(
-            unit=other, bill_ids=[], prepay_fen=100, channel="cash", idempotency_key=k,
-            cashier=hh.cashier, now=NOW,
+            unit=other,
+            bill_ids=[],
+            prepay_fen=100,
+            channel="cash",
+            idempotency_key=k,
+            cashier=hh.cashier,
+            now=NOW,
         )
 
 
@@ -148,8 +153,14 @@ def test_bills_of_another_household_or_already_settled_are_refused():
     with pytest.raises(PaymentError, match="已结清"):
         _order(hh, [paid])
     with pytest.raises(PaymentError, match="不存在"):
-        order_create(unit=hh.unit, bill_ids=[10**9], channel="cash", idempotency_key=key(),
-                     cashier=hh.cashier, now=NOW)
+        order_create(
+            unit=hh.unit,
+            bill_ids=[10**9],
+            channel="cash",
+            idempotency_key=key(),
+            cashier=hh.cashier,
+            now=NOW,
+        )
 
 
 def test_prepaid_balance_cannot_be_used_to_prepay():

@@ -52,7 +52,11 @@ def test_cash_settles_the_bills_gives_change_and_posts_cash_against_receivable()
 
     payment = cash_pay(order=order, tendered_fen=50_000, now=NOW)
 
-    assert (payment.amount_fen, payment.tendered_fen, payment.change_fen) == (30_000, 50_000, 20_000)
+    assert (payment.amount_fen, payment.tendered_fen, payment.change_fen) == (
+        30_000,
+        50_000,
+        20_000,
+    )
     assert Order.objects.get(pk=order.pk).state == Order.State.PAID
     assert [b.outstanding_fen for b in Bill.objects.filter(pk__in=[first.pk, second.pk])] == [0, 0]
     assert _lines(payment.entry) == sorted(
@@ -111,7 +115,9 @@ def test_a_partial_amount_goes_oldest_due_first_late_fee_before_principal():
 
     order_cancel(order=full, now=NOW)
 
-    payment = cash_pay(order=_order(hh, [jan, feb], amount_fen=11_500), tendered_fen=11_500, now=NOW)
+    payment = cash_pay(
+        order=_order(hh, [jan, feb], amount_fen=11_500), tendered_fen=11_500, now=NOW
+    )
 
     moved = list(
         Allocation.objects.filter(reference=f"payment:{payment.pk}")
@@ -165,7 +171,9 @@ def test_capture_is_idempotent_on_the_channel_reference(card):
     hh = household()
     order = _order(hh, [hh.bill(10_000)], channel="fakecard")
     answer = PaymentResponse(
-        ChannelResult.PROCESSED, 10_000, "RRN1",
+        ChannelResult.PROCESSED,
+        10_000,
+        "RRN1",
         details={"rrn": "RRN1", "masked_pan": "622848******1234", "pin_block": "SECRET"},
     )
 
@@ -198,7 +206,9 @@ def test_money_arriving_twice_for_a_paid_order_follows_the_surplus_policy(
     )
 
     assert (second.allocated_fen, second.prepaid_fen, second.refund_due_fen) == (
-        0, prepaid, refund_due
+        0,
+        prepaid,
+        refund_due,
     )
     assert second.surplus_to == ("refund" if refund_due else "prepaid")
     assert Bill.objects.get(pk=bill.pk).paid_fen == 10_000
@@ -233,9 +243,7 @@ def test_a_bill_paid_elsewhere_meanwhile_turns_the_payment_into_surplus(card):
         (ChannelResult.PENDING, PaymentNotFinal),
     ],
 )
-def test_an_answer_other_than_processed_records_the_attempt_and_posts_nothing(
-    card, result, error
-):
+def test_an_answer_other_than_processed_records_the_attempt_and_posts_nothing(card, result, error):
     hh = household()
     order = _order(hh, [hh.bill(10_000)], channel="fakecard")
     entries = JournalEntry.objects.count()

@@ -24,15 +24,25 @@ pytestmark = pytest.mark.django_db
 
 def _deposit(hh, amount, fee_item=None):
     prepayment_deposit(
-        unit=hh.unit, amount_fen=amount, on_date=NOW.date(), reference="t",
-        idempotency_key=key("dep"), fee_item=fee_item, cashier_id=hh.cashier.pk,
+        unit=hh.unit,
+        amount_fen=amount,
+        on_date=NOW.date(),
+        reference="t",
+        idempotency_key=key("dep"),
+        fee_item=fee_item,
+        cashier_id=hh.cashier.pk,
     )
 
 
 def _order(hh, bills, **kw):
     return order_create(
-        unit=hh.unit, bill_ids=[b.pk for b in bills], channel="prepaid",
-        idempotency_key=key(), cashier=hh.cashier, now=NOW, **kw,
+        unit=hh.unit,
+        bill_ids=[b.pk for b in bills],
+        channel="prepaid",
+        idempotency_key=key(),
+        cashier=hh.cashier,
+        now=NOW,
+        **kw,
     )
 
 
@@ -49,7 +59,9 @@ def test_prepaid_balance_pays_bills_earmarked_money_first():
     assert prepaid_balance(unit_id=hh.unit.pk, fee_item_id=parking.pk) == 0
     assert prepaid_balance(unit_id=hh.unit.pk, fee_item_id=None) == 20_000 - 11_000
     assert set(
-        Allocation.objects.filter(reference=f"payment:{payment.pk}").values_list("source", flat=True)
+        Allocation.objects.filter(reference=f"payment:{payment.pk}").values_list(
+            "source", flat=True
+        )
     ) == {"prepaid"}
     assert receivable_mismatches() == []
 
