@@ -41,6 +41,7 @@ from wuye.estates.models import (
 )
 from wuye.estates.validators import mask_id_card, validate_id_card, validate_phone
 from wuye.imports.models import ImportBatch, OpeningBalance
+from wuye.imports.selectors import export_allowed, export_build
 from wuye.imports.specs import MASKED_ID_RE, SPECS, CellError, Spec, spec_for
 from wuye.imports.xlsx import SheetError, error_workbook_bytes, read_rows, workbook_bytes
 from wuye.ledger.models import AccountKind, JournalEntry
@@ -977,3 +978,20 @@ def batch_error_report(*, batch: ImportBatch) -> bytes:
         raise FileNotFoundError(batch.pk)
     with batch.error_file.open("rb") as fh:
         return unseal(fh.read())
+
+
+def export_file(*, user: Any, kind: str, company: Company) -> bytes:
+    """Build an export for ``user`` and record it in the audit trail.
+
+    Exports carry residents' names and phones, so who took which file is kept. Raises
+    AccessDenied (accounts.selectors) without a role that may export, KeyError for an unknown
+    kind. ``user`` None is the command line.
+    """
+    if user is not None:
+        export_allowed(user=user, company_id=company.pk)
+    content = export_build(kind=kind, company=company)
+    audit_record(
+        actor=user, action="export", obj=company, company=company,
+        detail={"kind": kind, "bytes": len(content)},
+    )
+    return content

@@ -23,10 +23,13 @@ from wuye.imports.selectors import (
     batches_for_user,
     companies_for_export,
     companies_for_import,
-    export_allowed,
-    export_build,
 )
-from wuye.imports.services import batch_create, batch_error_report, template_build
+from wuye.imports.services import (
+    batch_create,
+    batch_error_report,
+    export_file,
+    template_build,
+)
 from wuye.imports.specs import EXPORT_KINDS, KIND_LABELS, SPECS
 from wuye.imports.tasks import import_batch_task
 
@@ -146,11 +149,10 @@ def export(request: HttpRequest, kind: str) -> HttpResponse:
     if company is None:
         raise Http404
     try:
-        export_allowed(user=request.user, company_id=company.pk)
+        content = export_file(user=request.user, kind=kind, company=company)
     except AccessDenied:
         return HttpResponseForbidden(_("无权导出该公司的数据"))
     today = timezone.localdate().strftime("%Y%m%d")
-    content = export_build(kind=kind, company=company)
     return _xlsx(content, f"{KIND_LABELS[kind][0]}-{company}-{today}.xlsx")
 
 

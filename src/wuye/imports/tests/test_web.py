@@ -4,7 +4,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from wuye.accounts.models import Role
-from wuye.core.models import Job
+from wuye.core.models import AuditEvent, Job
 from wuye.estates.models import Unit
 from wuye.imports.models import ImportBatch
 from wuye.imports.tests.helpers import sheet, xlsx
@@ -138,6 +138,7 @@ def test_templates_download_as_xlsx(admin_client):
 def test_exports_are_limited_to_the_users_companies(client, admin_client, community):
     url = reverse("imports:export", args=["units"]) + f"?company={community.company_id}"
     assert admin_client.get(url).status_code == 200
+    assert AuditEvent.objects.filter(action="export", company=community.company).count() == 1
 
     client.force_login(make_user(make_company(), role=Role.ADMIN))
     assert client.get(url).status_code == 403

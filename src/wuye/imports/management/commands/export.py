@@ -7,7 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from wuye.imports.selectors import CompanyNotFound, company_resolve, export_build
+from wuye.imports.selectors import CompanyNotFound, company_resolve
+from wuye.imports.services import export_file
 from wuye.imports.specs import EXPORT_KINDS
 
 
@@ -25,5 +26,5 @@ class Command(BaseCommand):
         except CompanyNotFound as exc:
             raise CommandError(f"找不到公司 company not found: {exc}") from exc
         path = Path(opts["out"] or f"{opts['kind']}.xlsx")
-        path.write_bytes(export_build(kind=opts["kind"], company=company))
+        path.write_bytes(export_file(user=None, kind=opts["kind"], company=company))
         self.stdout.write(f"已导出 exported: {path}")
