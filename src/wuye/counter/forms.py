@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from wuye.core.money import MoneyFormatError, parse_yuan
-from wuye.counter.models import CashMovement
+from wuye.counter.models import CashMovement, Shift
 from wuye.estates.models import Community
 
 
@@ -100,9 +100,31 @@ class PayForm(forms.Form):
         return data
 
 
+def _shift_label(shift: Shift) -> str:
+    return f"{shift.counter_name} · {shift.cashier}"
+
+
 class RefundForm(forms.Form):
     amount = YuanField(label=_("退款金额(元)"), allow_zero=False)
     reason = forms.CharField(label=_("退款原因"), max_length=200)
+    shift = forms.ModelChoiceField(
+        queryset=Shift.objects.none(),
+        label=_("付出现金的收费台"),
+        required=False,
+        help_text=_("现金退款从该班次的钱箱付出"),
+    )
+
+    def __init__(self, *args: Any, shifts: QuerySet[Shift], cash: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["shift"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = shifts
+        field.required = cash
+        field.label_from_instance = _shift_label  # type: ignore[method-assign,assignment]
+        if shifts.count() == 1:
+            field.initial = shifts.first()
+        if not cash:
+            field.widget = forms.HiddenInput()
 
 
 class DayReportForm(forms.Form):

@@ -255,7 +255,7 @@ def _facts_from_payments(
     by_ref = {p.allocation_reference: p for p in payments}
     old: dict[int, int] = {}
     for ref, period_end, amount in Allocation.objects.filter(
-        reference__in=list(by_ref), source=Allocation.Source.PAYMENT, reverses__isnull=True
+        reference__in=list(by_ref), reverses__isnull=True
     ).values_list("reference", "bill__period_end", "amount_fen"):
         p = by_ref[ref]
         month_start = timezone.localdate(p.paid_at).replace(day=1)
@@ -459,3 +459,18 @@ def payment_for(*, pk: int, units: Any) -> Any:
     except ImportError:
         return None
     return Payment.objects.filter(pk=pk, unit_id__in=units).select_related("unit").first()
+
+
+def payment_for_key(*, idempotency_key: str, unit_id: int) -> Any:
+    """Return the payment already taken under a counter form's key (a resubmit), or None."""
+    if not idempotency_key:
+        return None
+    try:
+        from wuye.payments.models import Payment
+    except ImportError:
+        return None
+    return (
+        Payment.objects.filter(order__idempotency_key=idempotency_key, order__unit_id=unit_id)
+        .order_by("pk")
+        .first()
+    )

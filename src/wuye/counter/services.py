@@ -31,7 +31,6 @@ from django.utils.translation import gettext as _
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import AccessDenied, require_role
-from wuye.core.money import format_yuan
 from wuye.core.services import audit_record
 from wuye.counter.models import CashMovement, Shift
 from wuye.counter.selectors import drawer_cash
@@ -316,17 +315,19 @@ def counter_checkout(
 ) -> CheckoutResult:
     """Take a payment at the counter of an open shift: create the order, then pay it.
 
-    ``bill_ids`` are the ticked bills; ``amount_fen`` None pays them in full, less pays part
-    of them (oldest first, by the payments rules), more pays them and prepays the rest; with no
-    bills ticked the amount is a prepayment. ``channel`` ``cash`` (``tendered_fen``, change
-    computed) or ``prepaid`` (the household's balance, or its card with ``card_no`` and
-    ``password``). The same ``idempotency_key`` returns the same order and never charges twice.
+    ``bill_ids`` are the ticked bills; ``amount_fen`` None pays them in full (late fees as of
+    ``now`` included), less pays part of them (oldest first), more pays them and prepays the
+    rest; with no bills ticked the amount is a prepayment. ``channel`` ``cash``
+    (``tendered_fen``, None meaning exact) or ``prepaid`` (the household's balance, or its card
+    with ``card_no`` and ``password``). The same ``idempotency_key`` returns the same order
+    and payment: a double click or a resubmitted form charges once.
 
-    Raise ShiftNotOpen, CounterPayError for bad input, and the payments errors
-    (``payments.services.PaymentError`` and subclasses) as they come.
+    When paying fails after the order was made, the order is cancelled so its bills are free
+    again (a new attempt needs a new key). Raise ShiftNotOpen, CounterPayError for bad input,
+    and the payments errors (``payments.services.PaymentError`` and subclasses) as they come.
     """
-    if shift.state != Shift.State.OPEN:
-        raise ShiftNotOpen(f"shift #{shift.pk} is closed")
+    if not Shift.objects.filter(pk=shift.pk, state=Shift.State.OPEN).exists():
+        raise ShiftNotOpen(_("班次已交班, 请重新开班"))
     if unit.community_id != shift.community_id:
         raise CounterPayError(_("房屋 %(label)s 不属于本班次的小区") % {"label": unit.label})
     if not idempotency_key:
@@ -335,73 +336,68 @@ def counter_checkout(
         _check_fen("amount_fen", amount_fen, positive=True)
     if not bill_ids and amount_fen is None:
         raise CounterPayError(_("请勾选账单或输入金额"))
-    svc = _payments_services()
-    due = _ticked_due(unit=unit, bill_ids=bill_ids, now=now)
-    order_amount: int | None = None
-    prepay_fen = 0
-    if amount_fen is not None:
-        if not bill_ids:
-            prepay_fen = amount_fen
-        elif amount_fen > due:
-            prepay_fen = amount_fen - due
-        elif amount_fen < due:
-            order_amount = amount_fen
-    to_pay = (order_amount if order_amount is not None else due) + prepay_fen
-    if channel == CASH_CHANNEL:
-        if tendered_fen is None:
-            tendered_fen = to_pay
+    if tendered_fen is not None:
         _check_fen("tendered_fen", tendered_fen, positive=False)
-        if tendered_fen < to_pay:
-            raise CounterPayError(
-                _("实收 %(tendered)s 元, 不足应收 %(due)s 元")
-                % {"tendered": format_yuan(tendered_fen), "due": format_yuan(to_pay)}
-            )
+    svc = _payments_services()
     order = svc.order_create(
         unit=unit,
         bill_ids=list(bill_ids),
-        amount_fen=order_amount,
-        prepay_fen=prepay_fen,
+        amount_fen=amount_fen,
         channel=channel,
         idempotency_key=idempotency_key,
         cashier=shift.cashier,
         shift_id=shift.pk,
         now=now,
     )
-    if channel == CASH_CHANNEL:
-        payment = svc.cash_pay(order=order, tendered_fen=tendered_fen, now=now)
-    else:
-        payment = svc.prepaid_pay(order=order, now=now, card_no=card_no or None, password=password)
-    paid = int(getattr(payment, "amount_fen", to_pay))
-    change = (tendered_fen - paid) if channel == CASH_CHANNEL and tendered_fen is not None else 0
-    return CheckoutResult(order=order, payment=payment, change_fen=max(0, change))
+    try:
+        if channel == CASH_CHANNEL:
+            tendered = order.amount_fen if tendered_fen is None else tendered_fen
+            payment = svc.cash_pay(order=order, tendered_fen=tendered, now=now)
+        else:
+            payment = svc.prepaid_pay(
+                order=order, now=now, card_no=card_no or None, password=password
+            )
+    except Exception:
+        # Nothing was charged: free the bills for the next attempt (a paid order stays paid).
+        try:
+            svc.order_cancel(order=order, now=now)
+        except svc.OrderNotPending:
+            pass
+        raise
+    change = payment.change_fen if channel == CASH_CHANNEL else 0
+    return CheckoutResult(order=order, payment=payment, change_fen=int(change or 0))
 
 
-def _ticked_due(*, unit: Unit, bill_ids: list[int], now: datetime) -> int:
-    """Return what the ticked bills owe today: outstanding plus uncharged late fee."""
-    if not bill_ids:
-        return 0
-    from wuye.billing.selectors import open_bills
+def counter_refund(
+    *,
+    payment: Any,
+    amount_fen: int,
+    reason: str,
+    user: Any,
+    now: datetime,
+    shift: Shift | None = None,
+) -> Any:
+    """Refund ``amount_fen`` of ``payment`` through its channel, approved by ``user`` (finance).
 
-    lines = {x.bill_id: x for x in open_bills(unit_id=unit.pk, as_of=timezone.localdate(now))}
-    missing = [b for b in bill_ids if b not in lines]
-    if missing:
-        raise CounterPayError(
-            _("账单 %(ids)s 不是本户的待缴账单") % {"ids": ", ".join(map(str, missing))}
-        )
-    return sum(lines[b].outstanding_fen + lines[b].late_fee_fen for b in bill_ids)
-
-
-def counter_refund(*, payment: Any, amount_fen: int, reason: str, user: Any, now: datetime) -> Any:
-    """Refund ``amount_fen`` of ``payment`` through its channel, decided by ``user`` (finance).
-
-    Raise PaymentsUnavailable, and the payments errors (``RefundError``…) as they come.
+    Cash goes back from the drawer of ``shift`` (an open shift in the payment's community; its
+    cashier hands the cash over and the refund counts in that shift's report), so a cash refund
+    needs one. Raise CounterPayError for that, ShiftNotOpen, PaymentsUnavailable, and the
+    payments errors (``RefundError``, AccessDenied…) as they come.
     """
     svc = _payments_services()
+    if shift is not None:
+        if shift.state != Shift.State.OPEN:
+            raise ShiftNotOpen(_("班次已交班, 请重新开班"))
+        if shift.community_id != payment.community_id:
+            raise CounterPayError(_("退款班次不属于该小区"))
+    if payment.channel == CASH_CHANNEL and shift is None:
+        raise CounterPayError(_("现金退款须选择付出现金的当班收费台"))
     return svc.refund_create(
         payment=payment,
         amount_fen=amount_fen,
         reason=reason,
-        requested_by=user,
+        requested_by=shift.cashier if shift is not None else user,
         approved_by=user,
+        shift_id=shift.pk if shift is not None else None,
         now=now,
     )

@@ -114,9 +114,17 @@ def household(request: HttpRequest, pk: int) -> HttpResponse:
 @access.role_required(COUNTER)
 def pay(request: HttpRequest, pk: int) -> HttpResponse:
     unit = get_object_or_404(_units(request), pk=pk)
+    shift = selectors.shift_current(cashier=request.user)
+    done = selectors.payment_for_key(
+        idempotency_key=request.POST.get("idempotency_key", ""), unit_id=unit.pk
+    )
+    if done is not None:  # the same form again (double click, reload): show what was taken
+        result = services.CheckoutResult(
+            order=done.order, payment=done, change_fen=int(done.change_fen or 0)
+        )
+        return _paid(request, unit, result, shift)
     panel = selectors.household_panel(unit=unit, as_of=timezone.localdate())
     form = PayForm(request.POST, bill_ids=[x.bill_id for x in panel.bills])
-    shift = selectors.shift_current(cashier=request.user)
     if shift is None:
         messages.error(request, _("请先开班再收款"))
         return redirect("counter:shift_open")
@@ -140,19 +148,22 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 raise
             form.add_error(None, _payment_error_text(exc))
         else:
-            return render(
-                request,
-                "counter/paid.html",
-                {
-                    "unit": unit,
-                    "result": result,
-                    "payment": result.payment,
-                    "receipt": receipt_links(result.payment),
-                    "shift": shift,
-                },
-            )
+            return _paid(request, unit, result, shift)
     ctx = _household_context(request, unit, form)
     return render(request, "counter/household.html", ctx, status=422)
+
+
+def _paid(
+    request: HttpRequest, unit: Unit, result: services.CheckoutResult, shift: Shift | None
+) -> HttpResponse:
+    ctx = {
+        "unit": unit,
+        "result": result,
+        "payment": result.payment,
+        "receipt": receipt_links(result.payment),
+        "shift": shift,
+    }
+    return render(request, "counter/paid.html", ctx)
 
 
 def _payment_error_text(exc: Exception) -> str:
@@ -163,19 +174,16 @@ def _payment_error_text(exc: Exception) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def receipt_links(payment: Any, kind: str = "payment") -> dict[str, str] | None:
-    """URLs of the receipt of ``payment`` (PDF, A5 PDF, ESC/POS print), or None without one."""
+def receipt_links(payment: Any) -> dict[str, str] | None:
+    """The receipt of ``payment``: its number and the URLs of its PDF and ESC/POS print."""
+    number: str = getattr(payment, "receipt_number", "") or ""
+    if not number:
+        return None
     try:
-        from wuye.receipts.selectors import receipt_for_reference
+        from wuye.receipts.models import Receipt
     except ImportError:
         return None
-    reference = str(getattr(payment, "allocation_reference", ""))
-    receipt = receipt_for_reference(reference=reference, kind=kind)
-    number: str = payment.receipt_number or ""
-    if receipt is None and number:
-        from wuye.receipts.models import Receipt
-
-        receipt = Receipt.objects.filter(number=number, community_id=payment.community_id).first()
+    receipt = Receipt.objects.filter(community_id=payment.community_id, number=number).first()
     if receipt is None:
         return None
     links = {"number": receipt.number}
@@ -194,13 +202,19 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if payment is None:
         raise Http404
-    form = RefundForm(request.POST or None, initial={"amount": None})
+    open_shifts = Shift.objects.filter(
+        community_id=payment.community_id, state=Shift.State.OPEN
+    ).select_related("cashier")
+    form = RefundForm(
+        request.POST or None, shifts=open_shifts, cash=payment.channel == services.CASH_CHANNEL
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.counter_refund(
                 payment=payment,
                 amount_fen=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
+                shift=form.cleaned_data["shift"],
                 user=request.user,
                 now=_now(),
             )
