@@ -74,7 +74,9 @@ class PayForm(forms.Form):
 
     bills = forms.TypedMultipleChoiceField(coerce=int, required=False, label=_("账单"))
     amount = YuanField(label=_("本次收款(元)"), required=False, allow_zero=False)
-    channel = forms.ChoiceField(label=_("支付方式"), choices=CHANNELS, initial="cash")
+    channel = forms.ChoiceField(
+        label=_("支付方式"), choices=CHANNELS, initial="cash", widget=forms.RadioSelect
+    )
     tendered = YuanField(label=_("实收现金(元)"), required=False)
     card_no = forms.CharField(label=_("预付费卡号"), max_length=32, required=False)
     password = forms.CharField(
