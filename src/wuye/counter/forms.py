@@ -131,7 +131,9 @@ class RefundForm(forms.Form):
 
 class DayReportForm(forms.Form):
     community = forms.ModelChoiceField(queryset=Community.objects.none(), label=_("小区"))
-    day = forms.DateField(label=_("日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(
+        label=_("日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def __init__(
         self, *args: Any, communities: QuerySet[Community], today: date, **kwargs: Any

@@ -25,6 +25,7 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
+from wuye.billing.selectors import StatementLine, open_bills, prepaid_balance
 from wuye.counter.models import CashMovement, Shift
 from wuye.estates.models import Community
 from wuye.ledger.models import AccountKind, JournalLine
@@ -380,21 +381,18 @@ def day_report(*, community: Community, day: date) -> Report:
 
 @dataclass(frozen=True)
 class PanelBill:
-    """An open bill at the counter: outstanding plus the late fee not yet charged, as of today."""
+    """An open bill at the counter: outstanding plus the late fee not yet charged, as of a day."""
 
-    bill_id: int
-    fee_item_name: str
-    kind: str
-    period_start: date
-    period_end: date
-    due_date: date
-    outstanding_fen: int
-    late_fee_fen: int
+    line: StatementLine
     overdue: bool
 
     @property
+    def bill_id(self) -> int:
+        return self.line.bill_id
+
+    @property
     def due_fen(self) -> int:
-        return self.outstanding_fen + self.late_fee_fen
+        return self.line.outstanding_fen + self.line.late_fee_fen
 
 
 @dataclass(frozen=True)
@@ -411,25 +409,14 @@ class HouseholdPanel:
 
     @property
     def late_fee_fen(self) -> int:
-        return sum(b.late_fee_fen for b in self.bills)
+        return sum(b.line.late_fee_fen for b in self.bills)
 
 
 def household_panel(*, unit: Any, as_of: date, payments_limit: int = 10) -> HouseholdPanel:
     """Return the counter's view of ``unit`` as of ``as_of`` (late fees computed that day)."""
-    from wuye.billing.selectors import open_bills, prepaid_balance
 
     bills = [
-        PanelBill(
-            bill_id=x.bill_id,
-            fee_item_name=x.fee_item_name,
-            kind=x.kind,
-            period_start=x.period_start,
-            period_end=x.period_end,
-            due_date=x.due_date,
-            outstanding_fen=x.outstanding_fen,
-            late_fee_fen=x.late_fee_fen,
-            overdue=x.due_date < as_of and x.outstanding_fen > 0,
-        )
+        PanelBill(line=x, overdue=x.due_date < as_of and x.outstanding_fen > 0)
         for x in open_bills(unit_id=unit.pk, as_of=as_of)
     ]
     return HouseholdPanel(

@@ -263,17 +263,21 @@ def shift_open(request: HttpRequest) -> HttpResponse:
 @access.role_required(REPORTS)
 def shift_detail(request: HttpRequest, pk: int) -> HttpResponse:
     shift = get_object_or_404(_shifts(request), pk=pk)
-    report = selectors.shift_report(shift=shift)
     own_open = shift.state == Shift.State.OPEN and shift.cashier_id == request.user.pk
-    ctx = {
+    close_form = ShiftCloseForm() if own_open else None
+    return render(request, "counter/shift.html", _shift_context(shift, close_form))
+
+
+def _shift_context(shift: Shift, close_form: ShiftCloseForm | None) -> dict[str, Any]:
+    report = selectors.shift_report(shift=shift)
+    return {
         "shift": shift,
         "report": report,
         "problems": report.check(),
-        "close_form": ShiftCloseForm() if own_open else None,
+        "close_form": close_form,
         "movement_form": CashMovementForm() if shift.state == Shift.State.OPEN else None,
         "expected_now": selectors.shift_expected_cash(shift=shift),
     }
-    return render(request, "counter/shift.html", ctx)
 
 
 @require_POST
@@ -298,16 +302,7 @@ def shift_close(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("已交班"))
             return redirect("counter:shift", pk=shift.pk)
-    report = selectors.shift_report(shift=shift)
-    ctx = {
-        "shift": shift,
-        "report": report,
-        "problems": report.check(),
-        "close_form": form,
-        "movement_form": CashMovementForm(),
-        "expected_now": selectors.shift_expected_cash(shift=shift),
-    }
-    return render(request, "counter/shift.html", ctx, status=422)
+    return render(request, "counter/shift.html", _shift_context(shift, form), status=422)
 
 
 @require_POST

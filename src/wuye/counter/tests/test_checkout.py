@@ -374,3 +374,36 @@ def test_finance_of_another_company_gets_a_404_for_the_refund(client, hh):
     stranger = _staff(make_community(), Role.FINANCE)
     client.force_login(stranger)
     assert client.get(reverse("counter:refund", args=[payment.pk])).status_code == 404
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_same_form_submitted_twice_at_once_charges_once(hh):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL (SQLite serialises writers)")
+    results: list[object] = []
+    barrier = threading.Barrier(4)
+
+    def attempt():
+        try:
+            barrier.wait()
+            results.append(_pay(hh, [hh["old"], hh["current"]], "double-click").payment.pk)
+        except Exception as exc:  # collected and asserted below
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    payment_ids = {r for r in results if isinstance(r, int)}
+    assert len(payment_ids) == 1, results
+    assert _drawer(hh) == 50_000 + 30_000
+    assert JournalEntry.objects.filter(kind="payment").count() == 1

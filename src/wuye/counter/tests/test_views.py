@@ -241,3 +241,30 @@ def test_the_day_report_exports_a_workbook_with_the_days_shifts(client, estate):
     assert cash["备用金"] == 300
     assert cash["现金取出"] == -100
     assert cash["应有现金"] == 200
+
+
+def test_the_counter_reads_in_english_after_switching_language(client, estate):
+    c = _client(client, estate["cashier"])
+    c.post(reverse("set_language"), {"language": "en", "next": "/counter/"})
+    body = c.get(reverse("counter:index")).content.decode()
+    assert "No open shift" in body
+    assert ">Counter<" in body
+
+
+def test_shift_and_cash_movement_admin_lists_open_for_a_superuser(client, estate):
+    now = timezone.now()
+    shift = shift_open(
+        cashier=estate["cashier"],
+        community=estate["community"],
+        counter_name="1",
+        opening_float_fen=1_000,
+        now=now,
+    )
+    cash_movement_record(
+        shift=shift, kind="paid_in", amount_fen=100, reason="零钱", user=estate["cashier"], now=now
+    )
+    root = make_user(None, is_superuser=True, is_staff=True)
+    c = _client(client, root)
+    for name in ("counter_shift", "counter_cashmovement"):
+        assert c.get(reverse(f"admin:{name}_changelist")).status_code == 200
+    assert c.get(reverse("admin:counter_shift_change", args=[shift.pk])).status_code == 200
