@@ -407,3 +407,31 @@ def test_the_same_form_submitted_twice_at_once_charges_once(hh):
     assert len(payment_ids) == 1, results
     assert _drawer(hh) == 50_000 + 30_000
     assert JournalEntry.objects.filter(kind="payment").count() == 1
+
+
+def test_a_prepaid_card_with_the_wrong_password_is_refused_counted_and_frees_the_bills(hh):
+    _pay(hh, [], "card-topup", amount_fen=50_000)
+    payments_services.prepaid_card_issue(
+        unit=hh["unit"], card_no="8888000011112222", password="246810", now=NOW
+    )
+    lines = JournalLine.objects.count()
+
+    with pytest.raises(payments_services.PrepaidCardError) as refused:
+        _pay(
+            hh,
+            [hh["old"]],
+            "card-1",
+            channel="prepaid",
+            card_no="8888000011112222",
+            password="000000",
+        )
+
+    assert "000000" not in str(refused.value) and "8888000011112222" not in str(refused.value)
+    assert JournalLine.objects.count() == lines
+    card = payments_services.PrepaidCard.objects.get(card_no="8888000011112222")
+    assert card.failed_tries == 1
+    paid = _pay(
+        hh, [hh["old"]], "card-2", channel="prepaid", card_no="8888000011112222", password="246810"
+    )
+    assert paid.payment.amount_fen == 10_000
+    assert prepaid_balance(unit_id=hh["unit"].pk) == 40_000
