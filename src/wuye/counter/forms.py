@@ -15,6 +15,11 @@ from wuye.counter.models import CashMovement, Shift
 from wuye.estates.models import Community
 
 
+def new_idempotency_key() -> str:
+    """A fresh key for one payment attempt at the counter."""
+    return f"counter:{uuid.uuid4().hex}"
+
+
 class YuanField(forms.CharField):
     """A yuan amount (``"1,234.50"``) cleaned to integer fen; negative amounts refused."""
 
@@ -90,7 +95,7 @@ class PayForm(forms.Form):
         assert isinstance(field, forms.TypedMultipleChoiceField)
         field.choices = [(b, str(b)) for b in bill_ids]
         if not self.is_bound:
-            self.initial.setdefault("idempotency_key", f"counter:{uuid.uuid4().hex}")
+            self.initial.setdefault("idempotency_key", new_idempotency_key())
             self.initial.setdefault("bills", bill_ids)
 
     def clean(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from wuye.counter.forms import (
     RefundForm,
     ShiftCloseForm,
     ShiftOpenForm,
+    new_idempotency_key,
 )
 from wuye.counter.models import Shift
 from wuye.counter.xlsx import day_report_xlsx
@@ -147,6 +148,9 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             if not isinstance(exc, ValueError | AccessDenied):
                 raise
             form.add_error(None, _payment_error_text(exc))
+            # The key is spent on a cancelled order: the next try needs a new one.
+            form.data = form.data.copy()
+            form.data["idempotency_key"] = new_idempotency_key()
         else:
             return _paid(request, unit, result, shift)
     ctx = _household_context(request, unit, form)

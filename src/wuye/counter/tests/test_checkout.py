@@ -435,3 +435,19 @@ def test_a_prepaid_card_with_the_wrong_password_is_refused_counted_and_frees_the
     )
     assert paid.payment.amount_fen == 10_000
     assert prepaid_balance(unit_id=hh["unit"].pk) == 40_000
+
+
+def test_after_a_refused_payment_the_form_comes_back_with_a_new_key_that_pays(client, hh):
+    client.force_login(hh["cashier"])
+    url = reverse("counter:pay", args=[hh["unit"].pk])
+    data = {"bills": [hh["old"].pk], "channel": "cash", "tendered": "50", "idempotency_key": "k-a"}
+
+    refused = client.post(url, data)
+
+    assert refused.status_code == 422
+    assert "少于应收" in refused.content.decode()
+    new_key = refused.context["form"]["idempotency_key"].value()
+    assert new_key and new_key != "k-a"
+    paid = client.post(url, dict(data, tendered="100", idempotency_key=new_key))
+    assert paid.status_code == 200
+    assert "¥100.00" in paid.content.decode()
