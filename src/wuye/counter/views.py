@@ -149,8 +149,9 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 raise
             form.add_error(None, _payment_error_text(exc))
             # The key is spent on a cancelled order: the next try needs a new one.
-            form.data = form.data.copy()
-            form.data["idempotency_key"] = new_idempotency_key()
+            data = request.POST.copy()
+            data["idempotency_key"] = new_idempotency_key()
+            form.data = data
         else:
             return _paid(request, unit, result, shift)
     ctx = _household_context(request, unit, form)
