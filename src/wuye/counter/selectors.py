@@ -73,6 +73,8 @@ class PaymentFact:
     current_bills_fen: int = 0
     prepaid_fen: int = 0
     surplus_fen: int = 0
+    tendered_fen: int | None = None
+    change_fen: int = 0
     shift_id: int | None = None
     at: datetime | None = None
     label: str = ""
@@ -111,6 +113,9 @@ class CashSummary:
     paid_out_fen: int = 0
     other_fen: int = 0
     counted_fen: int | None = None
+    tendered_fen: int = 0
+    """Cash handed over by payers; tendered − change given = cash payments."""
+    change_given_fen: int = 0
 
     @property
     def expected_fen(self) -> int:
@@ -168,6 +173,8 @@ class Report:
             or cash_line.refunds_fen != self.cash.cash_refunds_fen
         ):
             problems.append("cash channel ≠ cash in the drawer summary")
+        if self.cash.tendered_fen - self.cash.change_given_fen != self.cash.cash_payments_fen:
+            problems.append("cash: tendered − change ≠ cash payments")
         if self.cash.other_fen:
             problems.append(f"cash: {self.cash.other_fen} fen in the drawer from elsewhere")
         return problems
@@ -271,6 +278,8 @@ def _facts_from_payments(
             current_bills_fen=p.allocated_fen - old.get(p.pk, 0),
             prepaid_fen=p.prepaid_fen,
             surplus_fen=p.refund_due_fen,
+            tendered_fen=p.tendered_fen,
+            change_fen=p.change_fen or 0,
             shift_id=p.shift_id,
             at=p.paid_at,
             label=p.unit.label,
@@ -318,6 +327,10 @@ def _cash_summary(
             cash.cash_refunds_fen += f.amount_fen
         else:
             cash.cash_payments_fen += f.amount_fen
+            cash.tendered_fen += (
+                f.amount_fen + f.change_fen if f.tendered_fen is None else f.tendered_fen
+            )
+            cash.change_given_fen += f.change_fen
     for m in movements:
         if m.kind == CashMovement.Kind.PAID_IN:
             cash.paid_in_fen += m.amount_fen

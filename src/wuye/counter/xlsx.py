@@ -77,6 +77,8 @@ def day_report_xlsx(report: Report) -> bytes:
         (_("应有现金"), m.expected_fen),
         (_("实点现金"), m.counted_fen),
         (_("长短款"), m.difference_fen),
+        (_("其中: 实收现金"), m.tendered_fen),
+        (_("其中: 找零"), -m.change_given_fen),
     ]:
         cash.append([label, _yuan(fen)])
     cash.append([])
@@ -109,7 +111,7 @@ def day_report_xlsx(report: Report) -> bytes:
                 s.difference_note,
             ]
         )
-    for row in cash.iter_rows(min_col=2, max_col=2, max_row=9):
+    for row in cash.iter_rows(min_col=2, max_col=2, max_row=11):
         for cell in row:
             cell.number_format = YUAN_FORMAT
 

@@ -89,6 +89,12 @@ def test_paying_cash_settles_the_ticked_bills_gives_change_and_fills_the_drawer(
 
     assert result.payment.amount_fen == 30_000
     assert result.change_fen == 10_000
+    cash = shift_report(shift=hh["shift"]).cash
+    assert (cash.tendered_fen, cash.change_given_fen, cash.cash_payments_fen) == (
+        40_000,
+        10_000,
+        30_000,
+    )
     assert [b.outstanding_fen for b in Bill.objects.filter(unit=hh["unit"])] == [0, 0]
     assert result.payment.shift_id == hh["shift"].pk
     assert _drawer(hh) == 50_000 + 30_000

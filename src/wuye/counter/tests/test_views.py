@@ -237,7 +237,7 @@ def test_the_day_report_exports_a_workbook_with_the_days_shifts(client, estate):
 
     assert response.status_code == 200
     wb = load_workbook(BytesIO(response.content))
-    cash = {row[0]: row[1] for row in wb["现金"].iter_rows(max_row=9, values_only=True)}
+    cash = {row[0]: row[1] for row in wb["现金"].iter_rows(max_row=11, values_only=True)}
     assert cash["备用金"] == 300
     assert cash["现金取出"] == -100
     assert cash["应有现金"] == 200
