@@ -268,3 +268,30 @@ def test_shift_and_cash_movement_admin_lists_open_for_a_superuser(client, estate
     for name in ("counter_shift", "counter_cashmovement"):
         assert c.get(reverse(f"admin:{name}_changelist")).status_code == 200
     assert c.get(reverse("admin:counter_shift_change", args=[shift.pk])).status_code == 200
+
+
+def test_another_companys_shifts_and_day_report_stay_hidden(client, estate):
+    foreign_community = estate["other_unit"].community
+    foreign_cashier = make_user(foreign_community.company, role=Role.CASHIER)
+    foreign = shift_open(
+        cashier=foreign_cashier,
+        community=foreign_community,
+        counter_name="乙窗口",
+        opening_float_fen=1_000,
+        now=timezone.now(),
+    )
+    c = _client(client, estate["finance"])
+
+    assert c.get(reverse("counter:shift", args=[foreign.pk])).status_code == 404
+    assert (
+        c.post(
+            reverse("counter:movement", args=[foreign.pk]),
+            {"kind": "paid_in", "amount": "1", "reason": "x"},
+        ).status_code
+        == 404
+    )
+    assert "乙窗口" not in c.get(reverse("counter:shifts")).content.decode()
+    params = {"community": foreign_community.pk, "day": timezone.localdate().isoformat()}
+    assert "乙窗口" not in c.get(reverse("counter:day"), params).content.decode()
+    xlsx = c.get(reverse("counter:day_xlsx"), params)
+    assert foreign_community.code not in xlsx["Content-Disposition"]
