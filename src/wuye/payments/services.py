@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -156,7 +156,7 @@ def _may_accrue(bill: Bill, on_date: date) -> bool:
     )
 
 
-def _bills_with_late_fee_bills(ids: Sequence[int], *, lock: bool) -> list[Bill]:
+def _bills_with_late_fee_bills(ids: Sequence[int] | QuerySet[Any], *, lock: bool) -> list[Bill]:
     qs = Bill.objects.filter(Q(pk__in=ids) | Q(parent_id__in=ids, kind=Bill.Kind.LATE_FEE))
     if lock:
         qs = qs.select_for_update(of=("self",))
@@ -240,48 +240,44 @@ def order_create(
         and not FeeItem.objects.filter(pk=prepay_fee_item_id, company_id=company_id).exists()
     ):
         raise PaymentError(_("prepay_fee_item_id: 该公司没有这个收费项目"))
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    company_id=company_id,
-                    community_id=unit.community_id,
-                    unit=unit,
-                    channel=chan.code,
-                    amount_fen=amount,
-                    bills_fen=bills_fen,
-                    prepay_fen=prepay,
-                    prepay_fee_item_id=prepay_fee_item_id if prepay else None,
-                    idempotency_key=idempotency_key,
-                    cashier=cashier if getattr(cashier, "pk", None) else None,
-                    shift_id=shift_id,
-                    created_at=now,
-                )
-        except IntegrityError:
-            existing = Order.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is None:
-                raise
-            return _same_order(existing, unit=unit, channel=channel)
-        for line in lines:
-            line.order = order
-        try:
-            with transaction.atomic():
-                OrderBill.objects.bulk_create(lines)
-        except IntegrityError:
-            taken = (
-                OrderBill.objects.filter(bill_id__in=[x.bill_id for x in lines], pending=True)
-                .exclude(order=order)
-                .order_by("bill_id")
-                .first()
+    # One transaction, no savepoints: a unique violation (the same key from a concurrent
+    # request, or a bill already in a pending order) rolls it back and is explained after.
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                company_id=company_id,
+                community_id=unit.community_id,
+                unit=unit,
+                channel=chan.code,
+                amount_fen=amount,
+                bills_fen=bills_fen,
+                prepay_fen=prepay,
+                prepay_fee_item_id=prepay_fee_item_id if prepay else None,
+                idempotency_key=idempotency_key,
+                cashier=cashier if getattr(cashier, "pk", None) else None,
+                shift_id=shift_id,
+                created_at=now,
             )
-            if taken is None:
-                raise
-            raise BillInPendingOrder(
-                _("账单 #%(bill)s 已在待支付的收款单 #%(order)s 中")
-                % {"bill": taken.bill_id, "order": taken.order_id},
-                bill_id=taken.bill_id,
-                order_id=taken.order_id,
-            ) from None
+            for line in lines:
+                line.order = order
+            OrderBill.objects.bulk_create(lines)
+    except IntegrityError:
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _same_order(existing, unit=unit, channel=channel)
+        taken = (
+            OrderBill.objects.filter(bill_id__in=[x.bill_id for x in lines], pending=True)
+            .order_by("bill_id")
+            .first()
+        )
+        if taken is None:
+            raise
+        raise BillInPendingOrder(
+            _("账单 #%(bill)s 已在待支付的收款单 #%(order)s 中")
+            % {"bill": taken.bill_id, "order": taken.order_id},
+            bill_id=taken.bill_id,
+            order_id=taken.order_id,
+        ) from None
     return order
 
 
@@ -312,9 +308,15 @@ def order_cancel(*, order: Order, now: datetime) -> Order:
 
 
 def _lock_order(order: Order) -> Order:
+    owner = (
+        Resident.objects.filter(unit_id=OuterRef("unit_id"), role=Resident.Role.OWNER)
+        .order_by("-is_primary", "id")
+        .values("name")[:1]
+    )
     return (
         Order.objects.select_for_update(of=("self",))
         .select_related("unit", "community__company", "cashier")
+        .annotate(payer_name=Subquery(owner))
         .get(pk=order.pk)
     )
 
@@ -358,13 +360,15 @@ def _allocation_order(bills: list[Bill], *, late_fee_first: bool) -> list[Bill]:
 
 def _plan(order: Order, *, on_date: date, budget: int, user_id: int | None) -> list[_Move]:
     """Lock the order's bills, crystallise their late fees, allocate ``budget`` to them."""
-    ids = list(OrderBill.objects.filter(order_id=order.pk).values_list("bill_id", flat=True))
-    if not ids or budget <= 0:
+    if budget <= 0:
         return []
-    bills = _bills_with_late_fee_bills(ids, lock=True)
+    # The chosen bills and their late-fee bills in one query (the late-fee ones come only
+    # through ``parent``, so every bill here that is not a late fee was chosen).
+    chosen = OrderBill.objects.filter(order_id=order.pk).values("bill_id")
+    bills = _bills_with_late_fee_bills(chosen, lock=True)
     known = {b.pk for b in bills}
     for bill in list(bills):
-        if bill.pk in ids and _may_accrue(bill, on_date):
+        if _may_accrue(bill, on_date):
             late = late_fee_charge(bill=bill, as_of=on_date, user_id=user_id)
             if late is not None and late.pk not in known:
                 late.fee_item = bill.fee_item
@@ -621,26 +625,17 @@ def _post(
     if to_refund:
         lines.append(credit(AccountKind.REFUND_PAYABLE, to_refund, **unit_dims))
     key = f"payment:{chan.code}:{response.reference}"
+    # No ledger idempotency key: the locked order and Payment's unique (channel, reference)
+    # already make this posting happen once, and the key would cost a query.
     entry = entry_post(
         company_id=order.company_id,
         kind=JournalEntry.Kind.PAYMENT,
-        memo=f"收款 {order.unit.label} {chan.code} 单#{order.pk}",
+        memo=f"收款 {order.unit.label} {chan.code} 单#{order.pk} {response.reference}",
         effective_date=on_date,
         lines=lines,
-        idempotency_key=key[:120],
         created_by_id=order.cashier_id,
     )
     details = _safe_details(response.details)
-    receipt_number = _receipt(
-        order,
-        chan,
-        response,
-        now,
-        reference=key,
-        moves=moves,
-        prepaid_fen=amount - allocated - to_refund,
-        details=details,
-    )
     payment = Payment.objects.create(
         order=order,
         company_id=order.company_id,
@@ -664,7 +659,6 @@ def _post(
         cashier_id=order.cashier_id,
         shift_id=order.shift_id,
         entry=entry,
-        receipt_number=receipt_number,
         paid_at=now,
         **{k: details[k] for k in DETAIL_KEYS if k in details},
     )
@@ -701,6 +695,19 @@ def _post(
         payment=payment,
         created_at=now,
     )
+    # Last: the community's receipt sequence row stays locked until commit, so take it when
+    # everything else is written (concurrent payments of a community queue only here).
+    payment.receipt_number = _receipt(
+        order,
+        chan,
+        response,
+        now,
+        reference=key,
+        moves=moves,
+        prepaid_fen=amount - allocated - to_refund,
+        details=details,
+    )
+    Payment.objects.filter(pk=payment.pk).update(receipt_number=payment.receipt_number)
     return payment
 
 
@@ -779,7 +786,9 @@ def _receipt(
         community_name=order.community.name,
         community_phone=order.community.phone,
         household_label=order.unit.label,
-        payer_name=_payer_name(order.unit_id),
+        payer_name=(
+            order.payer_name or "" if hasattr(order, "payer_name") else _payer_name(order.unit_id)
+        ),
         lines=lines,
         amount_fen=sign * amount,
         channel=chan.code,
