@@ -363,27 +363,30 @@ def shift_report(*, shift: Shift) -> Report:
 
 
 def day_report(*, community: Community, day: date) -> Report:
-    """Return the end-of-day report of ``community``: every shift opened that day and every
-    payment and refund taken that day, per channel (counter or not)."""
+    """Return the end-of-day report of ``community`` for ``day``, per channel.
+
+    The day is the business day: every shift opened that day with all its payments and
+    refunds (also those after midnight), plus the payments and refunds of that calendar day
+    taken outside any shift (online, QR…). So every payment is in exactly one day report.
+    """
     start, end = _day_bounds(day)
     shifts = list(
         Shift.objects.filter(community=community, opened_at__gte=start, opened_at__lt=end)
         .select_related("cashier", "community")
         .order_by("opened_at", "pk")
     )
-    facts = payment_facts(community_id=community.pk, day=day)
     shift_ids = [s.pk for s in shifts]
+    shift_facts = payment_facts(community_id=community.pk, shift_ids=shift_ids) if shift_ids else []
+    loose = [f for f in payment_facts(community_id=community.pk, day=day) if f.shift_id is None]
+    facts = sorted(shift_facts + loose, key=lambda f: (f.at is None, f.at or start))
     movements = _movements(shift_ids)
-    # The drawer summary counts the cash of the day's shifts only.
-    shift_facts = [f for f in facts if f.shift_id in set(shift_ids)] if shift_ids else []
-    cash = _cash_summary(shifts, shift_facts, movements)
     return Report(
         title=f"{community.name} {day:%Y-%m-%d}",
         community=community,
         day=day,
         shifts=shifts,
         channels=channel_lines(facts),
-        cash=cash,
+        cash=_cash_summary(shifts, shift_facts, movements),
         movements=movements,
         facts=facts,
     )

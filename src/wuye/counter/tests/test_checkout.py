@@ -457,3 +457,33 @@ def test_after_a_refused_payment_the_form_comes_back_with_a_new_key_that_pays(cl
     paid = client.post(url, dict(data, tendered="100", idempotency_key=new_key))
     assert paid.status_code == 200
     assert "¥100.00" in paid.content.decode()
+
+
+def test_a_shift_past_midnight_belongs_to_the_day_it_opened_and_payments_outside_shifts_count(
+    hh,
+):
+    late = NOW.replace(hour=15)  # 23:00 in Shanghai on 2 March
+    hh["shift"] = shift_open(
+        cashier=_staff(hh["community"], Role.CASHIER),
+        community=hh["community"],
+        counter_name="夜班",
+        opening_float_fen=0,
+        now=late,
+    )
+    _pay(hh, [hh["old"]], "after-midnight", now=late + timedelta(hours=2))  # 01:00 on 3 March
+    online = payments_services.order_create(
+        unit=hh["unit"],
+        bill_ids=[hh["current"].pk],
+        channel="cash",
+        idempotency_key="no-shift",
+        cashier=None,
+        now=late + timedelta(hours=3),
+    )
+    payments_services.cash_pay(order=online, tendered_fen=20_000, now=late + timedelta(hours=3))
+
+    second = day_report(community=hh["community"], day=date(2026, 3, 2))
+    third = day_report(community=hh["community"], day=date(2026, 3, 3))
+
+    assert second.total.payments_fen == 10_000  # the night shift's payment
+    assert third.total.payments_fen == 20_000  # taken outside any shift on the 3rd
+    assert second.check() == []
