@@ -142,9 +142,10 @@ def _pay_worker(args: tuple) -> list[float]:
     from wuye.payments.services import cash_pay, order_create
 
     cashier = User.objects.get(pk=cashier_id)
-    units = {u.pk: u for u in Unit.objects.filter(pk__in={j[0] for j in jobs}).select_related(
-        "community"
-    )}
+    units = {
+        u.pk: u
+        for u in Unit.objects.filter(pk__in={j[0] for j in jobs}).select_related("community")
+    }
     latencies = []
     while time.time() < start_at:
         time.sleep(0.001)
@@ -152,8 +153,12 @@ def _pay_worker(args: tuple) -> list[float]:
         t0 = time.perf_counter()
         now = timezone.now()
         order = order_create(
-            unit=units[unit_id], bill_ids=[bill_id], channel="cash",
-            idempotency_key=f"{tag}-{bill_id}", cashier=cashier, now=now,
+            unit=units[unit_id],
+            bill_ids=[bill_id],
+            channel="cash",
+            idempotency_key=f"{tag}-{bill_id}",
+            cashier=cashier,
+            now=now,
         )
         cash_pay(order=order, tendered_fen=order.amount_fen, now=now)
         latencies.append(time.perf_counter() - t0)

@@ -199,3 +199,27 @@ def test_a_refund_of_a_surplus_due_pays_out_the_refund_payable(settings):
     assert account_balance(account=AccountKind.REFUND_PAYABLE, household_id=hh.unit.pk) == 0
     assert account_balance(account=AccountKind.CLEARING, channel="fakecard") == 10_000
     assert Bill.objects.get(pk=bill.pk).paid_fen == 10_000
+
+
+def test_totals_per_channel_count_payments_change_and_refunds():
+    from wuye.payments.selectors import payment_allocations, payment_totals
+
+    hh = household()
+    a = _paid(hh, [hh.bill(10_000, month=1)])
+    order = order_create(
+        unit=hh.unit,
+        bill_ids=[hh.bill(5_000, month=2).pk],
+        channel="cash",
+        idempotency_key=key(),
+        cashier=hh.cashier,
+        now=NOW,
+    )
+    cash_pay(order=order, tendered_fen=6_000, now=NOW)
+    _refund(hh, a, 2_500)
+
+    totals = payment_totals(community_id=hh.community.pk)
+
+    cash = totals["cash"]
+    assert (cash.payments, cash.paid_fen, cash.change_fen) == (2, 15_000, 1_000)
+    assert (cash.refunds, cash.refunded_fen, cash.net_fen) == (1, 2_500, 12_500)
+    assert [x.amount_fen for x in payment_allocations(payment=a)] == [10_000, -2_500]
