@@ -92,13 +92,13 @@ def payment_totals(
         payments = payments.filter(paid_at__lt=end)
         refunds = refunds.filter(created_at__lt=end)
     paid: dict[str, dict[str, Any]] = {
-        row["channel"]: row
+        row["channel"]: dict(row)
         for row in payments.values("channel").annotate(
             n=Count("id"), s=Sum("amount_fen"), c=Sum("change_fen")
         )
     }
     back: dict[str, dict[str, Any]] = {
-        row["channel"]: row
+        row["channel"]: dict(row)
         for row in refunds.values("channel").annotate(n=Count("id"), s=Sum("amount_fen"))
     }
     out: dict[str, ChannelTotals] = {}
