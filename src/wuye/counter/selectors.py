@@ -469,11 +469,10 @@ def payment_for_key(*, idempotency_key: str, unit_id: int) -> Any:
     if not idempotency_key:
         return None
     try:
-        from wuye.payments.models import Payment
+        from wuye.payments.selectors import order_by_key, order_payment
     except ImportError:
         return None
-    return (
-        Payment.objects.filter(order__idempotency_key=idempotency_key, order__unit_id=unit_id)
-        .order_by("pk")
-        .first()
-    )
+    order = order_by_key(idempotency_key=idempotency_key)
+    if order is None or order.unit_id != unit_id:
+        return None
+    return order_payment(order_id=order.pk)

@@ -308,6 +308,14 @@ def test_whatever_happens_in_a_shift_the_report_adds_up_and_matches_the_drawer(h
     report = shift_report(shift=shift)
 
     assert report.check() == []
+    # The payments app's own totals per channel agree with the report's.
+    from wuye.payments.selectors import payment_totals
+
+    totals = payment_totals(shift_id=shift.pk)
+    assert {c.channel: (c.payments_fen, c.refunds_fen) for c in report.channels} == {
+        k: (t.paid_fen, t.refunded_fen) for k, t in totals.items()
+    }
+    assert report.cash.change_given_fen == sum(t.change_fen for t in totals.values())
     assert report.cash.expected_fen == drawer_cash(cashier_id=cashier.pk, community_id=community.pk)
     total = report.total
     assert total.net_fen == sum(c.payments_fen - c.refunds_fen for c in report.channels)
