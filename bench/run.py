@@ -49,6 +49,14 @@ def billing(db: str, units: int, repeat: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def payments() -> dict:
+    """bench/payments.py: service-layer payments vs plain-SQL postings, 4 workers, PostgreSQL."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "payments.py")], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Wuye's benchmarks.")
     parser.add_argument("--full", action="store_true", help="also 1,000,000 units on PostgreSQL")
@@ -71,6 +79,11 @@ def main() -> None:
             flush=True,
         )
         print(f"<!-- {json.dumps(r, ensure_ascii=False)} -->", flush=True)
+    p = payments()
+    print("\n| payments (4 workers, PostgreSQL) | per s | p50 ms | p99 ms |\n|---|---|---|---|")
+    for phase in ("uniform", "hot_household", "baseline_sql"):
+        print(f"| {phase} | {p[phase]['per_s']:,} | {p[phase]['p50_ms']} | {p[phase]['p99_ms']} |")
+    print(f"<!-- {json.dumps(p, ensure_ascii=False)} -->", flush=True)
 
 
 if __name__ == "__main__":
