@@ -476,3 +476,12 @@ def payment_for_key(*, idempotency_key: str, unit_id: int) -> Any:
     if order is None or order.unit_id != unit_id:
         return None
     return order_payment(order_id=order.pk)
+
+
+def payment_allocation_rows(*, payment: Any) -> list[Any]:
+    """Return the bills a payment settled and any reversals of them (from ``payments``)."""
+    try:
+        from wuye.payments.selectors import payment_allocations
+    except ImportError:
+        return []
+    return payment_allocations(payment=payment)

@@ -233,7 +233,12 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "counter/refund.html",
-        {"payment": payment, "form": form, "unit": payment.unit},
+        {
+            "payment": payment,
+            "form": form,
+            "unit": payment.unit,
+            "allocations": selectors.payment_allocation_rows(payment=payment),
+        },
         status=422 if form.errors else 200,
     )
 

@@ -375,7 +375,9 @@ def test_a_cashier_cannot_refund_but_finance_can(client, hh):
     assert client.post(url, {"amount": "10", "reason": "x"}).status_code == 403
 
     client.force_login(hh["finance"])
-    assert client.get(url).status_code == 200
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'id="allocations"' in page.content.decode()  # which bills the payment settled
     response = client.post(url, {"amount": "30.00", "reason": "重复收费", "shift": hh["shift"].pk})
 
     assert response.status_code == 302
