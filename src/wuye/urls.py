@@ -21,6 +21,8 @@ urlpatterns = [
 if find_spec("wuye.imports.urls") is not None:
     urlpatterns.append(path("imports/", include("wuye.imports.urls")))
 urlpatterns.append(path("counter/", include("wuye.counter.urls")))
+# Receipts: staff screens and the public QR verification page /r/<token>/.
+urlpatterns.append(path("r/", include("wuye.receipts.urls")))
 urlpatterns.append(path("", include("wuye.web.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

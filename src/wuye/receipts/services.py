@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from wuye.accounts.models import Role
+from wuye.core.services import audit_record
 from wuye.receipts.content import ReceiptContent
 from wuye.receipts.models import Receipt, ReceiptSequence
 
@@ -111,3 +114,198 @@ def receipt_issue(
             if Receipt.objects.filter(kind=kind, reference=reference).exists():
                 raise ReceiptAlreadyIssued(f"{kind} receipt for {reference} exists") from exc
             raise
+
+
+# --- printing ------------------------------------------------------------------------------
+
+
+def receipt_print_record(*, receipt_id: int, now: datetime) -> tuple[Receipt, int]:
+    """Record that receipt ``receipt_id`` is being printed; return it and its reprint number.
+
+    The first print is the original (reprint number 0) and stamps ``printed_at``; each later
+    print increments ``reprint_count`` and returns the new count, which the receipt then shows
+    on its face (补打 / REPRINT). Raises Receipt.DoesNotExist.
+    """
+    with transaction.atomic():
+        receipt = Receipt.objects.select_for_update().get(pk=receipt_id)
+        if receipt.printed_at is None:
+            receipt.printed_at = now
+            receipt.save(update_fields=["printed_at"])
+            return receipt, 0
+        receipt.reprint_count += 1
+        receipt.save(update_fields=["reprint_count"])
+        return receipt, receipt.reprint_count
+
+
+# --- void with approval ----------------------------------------------------------------------
+
+VOID_REQUEST_ROLES = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.CASHIER})
+# A different person from the requester, with the authority to take a document off the books.
+VOID_APPROVE_ROLES = frozenset({Role.ADMIN, Role.FINANCE})
+
+
+class ReceiptVoidError(ReceiptError):
+    """Base class of the refusals to request, approve or reject a void."""
+
+
+class ReceiptNotIssued(ReceiptVoidError):
+    """Only a valid (issued) receipt can be asked to be voided."""
+
+
+class ReceiptVoidNotPending(ReceiptVoidError):
+    """There is no pending void request on the receipt."""
+
+
+class ReceiptVoidSelfApproval(ReceiptVoidError):
+    """The approver of a void must be someone other than its requester."""
+
+
+class ReceiptVoidNotAllowed(ReceiptVoidError):
+    """The user lacks the role for this in the receipt's community."""
+
+
+class ReceiptVoidReasonMissing(ReceiptVoidError):
+    """A void request needs a reason."""
+
+
+def _lock_receipt(receipt_id: int) -> Receipt:
+    return Receipt.objects.select_for_update().get(pk=receipt_id)
+
+
+def _require(user: Any, roles: frozenset[str], receipt: Receipt, what: str) -> None:
+    from wuye.accounts.selectors import AccessDenied, require_role
+
+    try:
+        require_role(
+            user, set(roles), company_id=receipt.company_id, community_id=receipt.community_id
+        )
+    except AccessDenied as exc:
+        raise ReceiptVoidNotAllowed(
+            f"{what}: {user} may not do this for receipt {receipt.number}"
+        ) from exc
+
+
+def receipt_void_request(*, receipt_id: int, user: Any, reason: str, now: datetime) -> Receipt:
+    """Ask for receipt ``receipt_id`` to be voided; it stays valid until someone approves.
+
+    Raises ReceiptVoidReasonMissing, ReceiptNotIssued or ReceiptVoidNotAllowed (the user needs
+    the admin, finance, manager or cashier role in the receipt's community); a refusal changes
+    nothing.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReceiptVoidReasonMissing("reason: a void request needs a reason")
+    with transaction.atomic():
+        receipt = _lock_receipt(receipt_id)
+        _require(user, VOID_REQUEST_ROLES, receipt, "user")
+        if receipt.state != Receipt.State.ISSUED:
+            raise ReceiptNotIssued(f"receipt {receipt.number} is {receipt.state}, not issued")
+        receipt.state = Receipt.State.VOID_PENDING
+        receipt.void_requested_by = user
+        receipt.void_requested_at = now
+        receipt.void_reason = reason[:200]
+        receipt.save(
+            update_fields=["state", "void_requested_by", "void_requested_at", "void_reason"]
+        )
+        audit_record(
+            actor=user,
+            action="receipt.void_request",
+            obj=receipt,
+            company=receipt.company,
+            detail={"number": receipt.number, "reason": receipt.void_reason},
+        )
+        return receipt
+
+
+def receipt_void_approve(*, receipt_id: int, user: Any, now: datetime) -> Receipt:
+    """Approve the pending void of receipt ``receipt_id``: it becomes void, its number stays.
+
+    Voiding is a document action: it does not move money (a refund does). Raises
+    ReceiptVoidNotPending, ReceiptVoidSelfApproval or ReceiptVoidNotAllowed (finance or admin
+    in the receipt's community); a refusal changes nothing.
+    """
+    with transaction.atomic():
+        receipt = _lock_receipt(receipt_id)
+        if receipt.state != Receipt.State.VOID_PENDING:
+            raise ReceiptVoidNotPending(f"receipt {receipt.number} has no pending void request")
+        if getattr(user, "pk", None) == receipt.void_requested_by_id:
+            raise ReceiptVoidSelfApproval(
+                f"user: the void of {receipt.number} needs an approver other than its requester"
+            )
+        _require(user, VOID_APPROVE_ROLES, receipt, "user")
+        receipt.state = Receipt.State.VOID
+        receipt.void_approved_by = user
+        receipt.void_approved_at = now
+        receipt.save(update_fields=["state", "void_approved_by", "void_approved_at"])
+        audit_record(
+            actor=user,
+            action="receipt.void_approve",
+            obj=receipt,
+            company=receipt.company,
+            detail={"number": receipt.number, "reason": receipt.void_reason},
+        )
+        return receipt
+
+
+def receipt_void_reject(*, receipt_id: int, user: Any, now: datetime, reason: str = "") -> Receipt:
+    """Turn down the pending void of receipt ``receipt_id``; it is valid again.
+
+    The request stays in the audit trail. Raises ReceiptVoidNotPending or
+    ReceiptVoidNotAllowed (finance or admin).
+    """
+    with transaction.atomic():
+        receipt = _lock_receipt(receipt_id)
+        if receipt.state != Receipt.State.VOID_PENDING:
+            raise ReceiptVoidNotPending(f"receipt {receipt.number} has no pending void request")
+        _require(user, VOID_APPROVE_ROLES, receipt, "user")
+        detail = {
+            "number": receipt.number,
+            "requested_by": receipt.void_requested_by_id,
+            "request_reason": receipt.void_reason,
+            "reason": reason,
+            "at": now.isoformat(),
+        }
+        receipt.state = Receipt.State.ISSUED
+        receipt.void_requested_by = None
+        receipt.void_requested_at = None
+        receipt.void_reason = ""
+        receipt.save(
+            update_fields=["state", "void_requested_by", "void_requested_at", "void_reason"]
+        )
+        audit_record(
+            actor=user,
+            action="receipt.void_reject",
+            obj=receipt,
+            company=receipt.company,
+            detail=detail,
+        )
+        return receipt
+
+
+PRINT_OUTPUTS = ("roll80", "a5", "escpos58", "escpos80")
+
+
+class ReceiptOutputUnknown(ReceiptError):
+    """The requested output is not one of PRINT_OUTPUTS."""
+
+
+def receipt_print(*, receipt_id: int, output: str, now: datetime) -> tuple[Receipt, bytes]:
+    """Record a print of receipt ``receipt_id`` and return it with the printable bytes.
+
+    ``output`` is ``roll80`` or ``a5`` (PDF) or ``escpos58``/``escpos80`` (thermal printer
+    bytes). The first print is the original; later ones say 补打 / REPRINT with their count on
+    the face. If rendering fails the print is not counted. Raises ReceiptOutputUnknown or
+    Receipt.DoesNotExist.
+    """
+    from wuye.receipts.render.escpos import receipt_escpos
+    from wuye.receipts.render.layout import receipt_layout
+    from wuye.receipts.render.pdf import receipt_pdf
+
+    if output not in PRINT_OUTPUTS:
+        raise ReceiptOutputUnknown(f"output: {output!r} is not one of {PRINT_OUTPUTS}")
+    with transaction.atomic():
+        receipt, reprint_no = receipt_print_record(receipt_id=receipt_id, now=now)
+        layout = receipt_layout(receipt, reprint_no=reprint_no)
+        if output.startswith("escpos"):
+            return receipt, receipt_escpos(layout, paper=output.removeprefix("escpos"))
+        return receipt, receipt_pdf(layout, fmt=output)
