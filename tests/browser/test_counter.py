@@ -132,14 +132,18 @@ def test_a_cashier_takes_cash_prints_takes_part_payment_and_closes_the_shift_aft
     assert all(b.outstanding_fen == 0 for b in Bill.objects.filter(unit=wang))
     shot(page, "counter-03-paid")
 
-    # The receipt: its number, and its PDF in a new tab when the receipts screens are there.
+    # The receipt: its number, its PDF (opens in a new tab) and the ESC/POS slip, when the
+    # receipts screens are installed.
     assert page.locator("#receipt-number").inner_text()
-    if page.locator("#receipt-pdf").count():
-        with page.context.expect_page() as new_tab:
-            page.click("#receipt-pdf")
-        receipt = new_tab.value
-        receipt.wait_for_load_state()
-        receipt.close()
+    pdf_link = page.locator("#receipt-pdf")
+    if pdf_link.count():
+        assert pdf_link.get_attribute("target") == "_blank"
+        pdf = page.request.get(base + (pdf_link.get_attribute("href") or ""))
+        assert pdf.ok and pdf.body()[:4] == b"%PDF"
+        slip = page.request.get(
+            base + (page.locator("#receipt-escpos").get_attribute("href") or "")
+        )
+        assert slip.ok and len(slip.body()) > 0
 
     # Next household: a partial payment of 100 yuan, exact cash.
     page.click("#back-to-search")
