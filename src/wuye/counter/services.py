@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import AccessDenied, require_role
+from wuye.core.money import format_yuan
 from wuye.core.services import audit_record
 from wuye.counter.models import CashMovement, Shift
 from wuye.counter.selectors import drawer_cash
@@ -62,11 +63,14 @@ class ShiftDifferenceNeedsNote(ShiftError):
 
 def _check_fen(name: str, value: Any, *, positive: bool) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ShiftError(f"{name}: must be a whole number of fen, got {value!r}")
+        raise ShiftError(_("%(name)s: 金额须为整数(分)") % {"name": name})
     if value < 0 or (positive and value == 0):
-        raise ShiftError(f"{name}: must be {'positive' if positive else 'zero or more'}")
+        raise ShiftError(
+            (_("%(name)s: 金额须大于零") if positive else _("%(name)s: 金额不能为负"))
+            % {"name": name}
+        )
     if value > MAX_CASH_FEN:
-        raise ShiftError(f"{name}: {value} fen is more than any drawer holds")
+        raise ShiftError(_("%(name)s: 金额过大") % {"name": name})
 
 
 def _drawer(shift: Shift) -> dict[str, Any]:
@@ -92,7 +96,7 @@ def shift_open(
     _check_fen("opening_float_fen", opening_float_fen, positive=False)
     counter_name = counter_name.strip()[:40]
     if Shift.objects.filter(cashier=cashier, state=Shift.State.OPEN).exists():
-        raise ShiftAlreadyOpen(f"cashier {cashier} already has an open shift")
+        raise ShiftAlreadyOpen(_("%(cashier)s 已有未交班的班次, 请先交班") % {"cashier": cashier})
     try:
         with transaction.atomic():
             shift = Shift.objects.create(
@@ -125,7 +129,9 @@ def shift_open(
     except IntegrityError as exc:
         # Two opens at once: the partial unique index lets one through.
         if Shift.objects.filter(cashier=cashier, state=Shift.State.OPEN).exists():
-            raise ShiftAlreadyOpen(f"cashier {cashier} already has an open shift") from exc
+            raise ShiftAlreadyOpen(
+                _("%(cashier)s 已有未交班的班次, 请先交班") % {"cashier": cashier}
+            ) from exc
         raise
     return shift
 
@@ -133,7 +139,7 @@ def shift_open(
 def _lock_open(shift: Shift) -> Shift:
     locked = Shift.objects.select_for_update().get(pk=shift.pk)
     if locked.state != Shift.State.OPEN:
-        raise ShiftNotOpen(f"shift #{shift.pk} is closed")
+        raise ShiftNotOpen(_("班次已交班, 请重新开班"))
     return locked
 
 
@@ -147,11 +153,11 @@ def cash_movement_record(
     kind, amount or empty reason; paying out more than the drawer holds) or AccessDenied.
     """
     if kind not in CashMovement.Kind.values:
-        raise ShiftError(f"kind: {kind!r} is not one of {CashMovement.Kind.values}")
+        raise ShiftError(_("未知的现金存取类型: %(kind)s") % {"kind": kind})
     _check_fen("amount_fen", amount_fen, positive=True)
     reason = reason.strip()
     if not reason:
-        raise ShiftError("reason: say why cash goes in or out")
+        raise ShiftError(_("请填写事由"))
     if user.pk != shift.cashier_id:
         require_role(
             user,
@@ -165,7 +171,8 @@ def cash_movement_record(
             in_drawer = drawer_cash(cashier_id=locked.cashier_id, community_id=locked.community_id)
             if amount_fen > in_drawer:
                 raise ShiftError(
-                    f"amount_fen: paying out {amount_fen} fen but the drawer holds {in_drawer}"
+                    _("取出 %(out)s 元, 但钱箱只有 %(has)s 元")
+                    % {"out": format_yuan(amount_fen), "has": format_yuan(in_drawer)}
                 )
         cash = AccountKind.CASH
         bank = AccountKind.BANK
@@ -217,7 +224,8 @@ def shift_close(*, shift: Shift, counted_cash_fen: int, note: str, now: datetime
         difference = counted_cash_fen - expected
         if difference and not note:
             raise ShiftDifferenceNeedsNote(
-                f"counted {counted_cash_fen} fen, expected {expected}: a note must say why"
+                _("实点 %(counted)s 元, 应有 %(expected)s 元: 请填写差异说明")
+                % {"counted": format_yuan(counted_cash_fen), "expected": format_yuan(expected)}
             )
         if counted_cash_fen or expected:
             entry_post(

@@ -144,9 +144,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
                 password=data["password"],
                 now=_now(),
             )
-        except Exception as exc:  # the payments errors are ValueErrors with a message to show
-            if not isinstance(exc, ValueError | AccessDenied):
-                raise
+        except (ValueError, AccessDenied) as exc:  # payments errors are ValueErrors to show
             form.add_error(None, _payment_error_text(exc))
             # The key is spent on a cancelled order: the next try needs a new one.
             data = request.POST.copy()
@@ -223,9 +221,7 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user,
                 now=_now(),
             )
-        except Exception as exc:
-            if not isinstance(exc, ValueError | AccessDenied):
-                raise
+        except (ValueError, AccessDenied) as exc:
             form.add_error(None, str(exc))
         else:
             messages.success(request, _("已退款"))
