@@ -9,12 +9,29 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 
 from wuye.billing.models import Allocation
-from wuye.payments.models import Order, Payment, PrepaidCard, Refund
+from wuye.channels.base import ChannelResult
+from wuye.payments.models import Order, Payment, PaymentAttempt, PrepaidCard, Refund
 
 
 def order_by_key(*, idempotency_key: str) -> Order | None:
     """Return the order made with ``idempotency_key``, or None."""
     return Order.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def attempts_unresolved(*, created_before: datetime | None = None) -> list[PaymentAttempt]:
+    """Return attempts answered PENDING or UNDEFINED whose order is still unpaid, oldest first.
+
+    These are the inquiries to make (``services.payment_inquire``): no answer is never a
+    failure, so each one is asked again until the channel says PROCESSED or DECLINED.
+    """
+    qs = PaymentAttempt.objects.filter(
+        result__in=[ChannelResult.PENDING, ChannelResult.UNDEFINED],
+        payment__isnull=True,
+        order__state=Order.State.PENDING,
+    )
+    if created_before is not None:
+        qs = qs.filter(created_at__lt=created_before)
+    return list(qs.order_by("created_at", "pk"))
 
 
 def order_payment(*, order_id: int) -> Payment | None:

@@ -453,6 +453,33 @@ def payment_capture(*, order: Order, response: PaymentResponse, now: datetime) -
         return _post(locked, chan, response, now)
 
 
+def payment_inquire(*, attempt: PaymentAttempt, now: datetime) -> Payment | None:
+    """Ask the channel what became of an attempt that was PENDING or UNDEFINED.
+
+    The inquiry the UNDEFINED answer queued (``selectors.attempts_unresolved`` lists them):
+    ``Channel.query`` with the attempt's reference, or the order's key when the channel gave
+    none. PROCESSED posts through ``payment_capture`` (idempotent, so asking twice is safe)
+    and returns the Payment; DECLINED marks the attempt declined and returns None; anything
+    else leaves it for the next inquiry and returns None.
+    """
+    order = Order.objects.get(pk=attempt.order_id)
+    chan = _channel(attempt.channel)
+    answer = chan.query(attempt.reference or order.idempotency_key)
+    if answer.result == ChannelResult.PROCESSED:
+        if not answer.reference or not _is_fen(answer.amount_fen) or answer.amount_fen <= 0:
+            return None
+        payment = payment_capture(order=order, response=answer, now=now)
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            result=str(ChannelResult.PROCESSED), payment=payment
+        )
+        return payment
+    if answer.result == ChannelResult.DECLINED:
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(
+            result=str(ChannelResult.DECLINED), message=answer.message[:200]
+        )
+    return None
+
+
 def prepaid_pay(
     *, order: Order, now: datetime, card_no: str | None = None, password: str | None = None
 ) -> Payment:
@@ -1169,6 +1196,7 @@ __all__ = [
     "order_cancel",
     "order_create",
     "payment_capture",
+    "payment_inquire",
     "prepaid_card_check",
     "prepaid_card_issue",
     "prepaid_card_password_reset",

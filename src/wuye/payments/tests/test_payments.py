@@ -303,3 +303,30 @@ def test_a_failure_after_the_ledger_write_leaves_nothing_behind(monkeypatch, tar
     assert Payment.objects.count() == 0
     assert Bill.objects.get(pk=bill.pk).paid_fen == 0
     assert Order.objects.get(pk=order.pk).state == Order.State.PENDING
+
+
+def test_an_undefined_answer_is_queued_and_an_inquiry_posts_it_once(card, monkeypatch):
+    from wuye.payments.selectors import attempts_unresolved
+    from wuye.payments.services import payment_inquire
+    from wuye.payments.tests.fakes import FakeCardChannel
+
+    hh = household()
+    order = _order(hh, [hh.bill(10_000)], channel="fakecard")
+    with pytest.raises(PaymentNotFinal):
+        payment_capture(
+            order=order, response=PaymentResponse(ChannelResult.UNDEFINED, 10_000, ""), now=NOW
+        )
+    [attempt] = attempts_unresolved()
+    monkeypatch.setattr(
+        FakeCardChannel,
+        "query",
+        lambda self, ref: PaymentResponse(ChannelResult.PROCESSED, 10_000, "RRN-LATE"),
+    )
+
+    first = payment_inquire(attempt=attempt, now=NOW)
+    second = payment_inquire(attempt=attempt, now=NOW)
+
+    assert first is not None and second is not None and first.pk == second.pk
+    assert attempts_unresolved() == []
+    assert Payment.objects.count() == 1
+    assert Order.objects.get(pk=order.pk).state == Order.State.PAID
