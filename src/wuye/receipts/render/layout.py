@@ -205,7 +205,14 @@ def layout_for(
         void=void,
         reprint_no=reprint_no,
         head_rows=tuple(head),
-        item_headers=(_("收费项目"), _("账期"), _("本金"), _("滞纳金"), _("减免"), pgettext("receipt", "实收")),
+        item_headers=(
+            _("收费项目"),
+            _("账期"),
+            _("本金"),
+            _("滞纳金"),
+            _("减免"),
+            pgettext("receipt", "实收"),
+        ),
         items=tuple(
             ItemRow(
                 fee_item=line.fee_item,

@@ -136,7 +136,7 @@ def test_concurrent_payments_get_numbers_one_to_n_with_no_gap_or_repeat():
                             raise Boom
                 except Boom:
                     pass
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()
@@ -168,7 +168,7 @@ def test_concurrent_first_receipts_of_a_year_create_one_sequence():
             barrier.wait()
             with transaction.atomic():
                 issue(community, reference=f"F{w}")
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()

@@ -43,9 +43,7 @@ def test_a_void_needs_a_request_and_someone_elses_approval_and_keeps_the_number(
     receipt = issue(community)
     issue(community)  # a later receipt: numbers are never reused
 
-    pending = receipt_void_request(
-        receipt_id=receipt.pk, user=cashier, reason="金额录错", now=NOW
-    )
+    pending = receipt_void_request(receipt_id=receipt.pk, user=cashier, reason="金额录错", now=NOW)
     assert pending.state == Receipt.State.VOID_PENDING
     void = receipt_void_approve(receipt_id=receipt.pk, user=finance, now=NOW)
 
