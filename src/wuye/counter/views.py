@@ -82,6 +82,8 @@ def search(request: HttpRequest) -> HttpResponse:
     ctx: dict[str, Any] = {"q": text, "rows": [(u, owners.get(u.pk)) for u in units]}
     if _is_htmx(request):
         return render(request, "counter/_results.html", ctx)
+    if len(units) == 1:  # Enter on an exact room number or phone: straight to the household
+        return redirect("counter:household", pk=units[0].pk)
     ctx["shift"] = selectors.shift_current(cashier=request.user)
     return render(request, "counter/index.html", ctx)
 

@@ -295,3 +295,10 @@ def test_another_companys_shifts_and_day_report_stay_hidden(client, estate):
     assert "乙窗口" not in c.get(reverse("counter:day"), params).content.decode()
     xlsx = c.get(reverse("counter:day_xlsx"), params)
     assert foreign_community.code not in xlsx["Content-Disposition"]
+
+
+def test_enter_on_a_search_with_one_household_opens_it(client, estate):
+    c = _client(client, estate["cashier"])
+    response = c.get(reverse("counter:search"), {"q": "13800138000"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("counter:household", args=[estate["unit"].pk])
