@@ -24,8 +24,10 @@ from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from wuye.billing.selectors import StatementLine, open_bills, prepaid_balance
+from wuye.core.money import format_yuan
 from wuye.counter.models import CashMovement, Shift
 from wuye.estates.models import Community
 from wuye.ledger.models import AccountKind, JournalLine
@@ -166,17 +168,22 @@ class Report:
         for c in self.channels:
             parts = c.old_bills_fen + c.current_bills_fen + c.prepaid_fen + c.surplus_fen
             if c.payments_fen != parts:
-                problems.append(f"{c.channel}: payments ≠ old + current + prepaid + surplus")
+                problems.append(
+                    _("%(channel)s: 收款 ≠ 往期 + 当期 + 预存 + 多付待退") % {"channel": c.name}
+                )
         cash_line = next((c for c in self.channels if c.channel == CASH), None)
         if cash_line is not None and (
             cash_line.payments_fen != self.cash.cash_payments_fen
             or cash_line.refunds_fen != self.cash.cash_refunds_fen
         ):
-            problems.append("cash channel ≠ cash in the drawer summary")
+            problems.append(_("现金渠道合计与钱箱现金收退款不一致 (有班次外的现金收退款)"))
         if self.cash.tendered_fen - self.cash.change_given_fen != self.cash.cash_payments_fen:
-            problems.append("cash: tendered − change ≠ cash payments")
+            problems.append(_("现金: 实收 − 找零 ≠ 现金收款"))
         if self.cash.other_fen:
-            problems.append(f"cash: {self.cash.other_fen} fen in the drawer from elsewhere")
+            problems.append(
+                _("钱箱中有 %(amount)s 元来自本班次收退款和存取以外")
+                % {"amount": format_yuan(self.cash.other_fen)}
+            )
         return problems
 
 

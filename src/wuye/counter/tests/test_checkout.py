@@ -497,3 +497,21 @@ def test_a_shift_past_midnight_belongs_to_the_day_it_opened_and_payments_outside
     assert second.total.payments_fen == 10_000  # the night shift's payment
     assert third.total.payments_fen == 20_000  # taken outside any shift on the 3rd
     assert second.check() == []
+
+
+def test_cash_taken_outside_the_shift_shows_on_its_own_line_and_is_flagged(hh):
+    outside = payments_services.order_create(
+        unit=hh["unit"],
+        bill_ids=[hh["old"].pk],
+        channel="cash",
+        idempotency_key="outside-shift",
+        cashier=hh["cashier"],
+        now=NOW,
+    )
+    payments_services.cash_pay(order=outside, tendered_fen=10_000, now=NOW)
+
+    report = shift_report(shift=hh["shift"])
+
+    assert report.cash.other_fen == 10_000  # in the drawer, but not a payment of this shift
+    assert report.cash.expected_fen == _drawer(hh) == 60_000
+    assert any("100.00" in p for p in report.check())
