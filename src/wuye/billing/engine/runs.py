@@ -450,15 +450,6 @@ class _Run:
             )
             for i in self.items
         }
-        base = n_units * n_items
-        n_rows = len(rows)
-        bills_write(
-            rows, constants=constants, created_at=timezone.now(),
-            progress=lambda w: report(base + w * (base - 1) // n_rows, total_steps, "写入账单"),
-        )
-        if negatives:
-            self._apply_credit_notes(settle, entry)
-
         cid = self.community.pk
         lines: list[JournalRow] = []
         receivable_kind = AccountKind.RECEIVABLE.value
@@ -471,7 +462,19 @@ class _Run:
             lines.append((AccountKind.WAIVER_EXPENSE.value, -released, cid, units[idx][0], fid))
         for fid, amt in revenue.items():
             lines.append((AccountKind.REVENUE.value, -amt, cid, None, fid))
-        report(total_steps - 1, total_steps, "记账")
+
+        # The second half of the bar is the writing: bills, then the journal lines (one
+        # statement, so the bar waits at the journal's share until it is done).
+        base = n_units * n_items
+        n_rows = len(rows)
+        bill_share = (base - 1) * n_rows // (n_rows + len(lines))
+        bills_write(
+            rows, constants=constants, created_at=timezone.now(),
+            progress=lambda w: report(base + w * bill_share // n_rows, total_steps, "写入账单"),
+        )
+        if negatives:
+            self._apply_credit_notes(settle, entry)
+        report(base + bill_share, total_steps, "记账")
         journal_lines_write(entry.pk, lines)
         report(total_steps, total_steps, "完成")
 
