@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ReceiptSequence(models.Model):
@@ -43,7 +44,7 @@ class Receipt(models.Model):
         REFUND = "refund", _("退款")
 
     class State(models.TextChoices):
-        ISSUED = "issued", _("有效")
+        ISSUED = "issued", pgettext_lazy("receipt", "有效")
         VOID_PENDING = "void_pending", _("作废待审批")
         VOID = "void", _("已作废")
 
