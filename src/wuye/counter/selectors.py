@@ -492,3 +492,12 @@ def payment_allocation_rows(*, payment: Any) -> list[Any]:
     except ImportError:
         return []
     return payment_allocations(payment=payment)
+
+
+def household_cards(*, unit_id: int) -> list[str]:
+    """Return the household's active prepaid cards, masked (``****2222``)."""
+    try:
+        from wuye.payments.selectors import prepaid_cards_of
+    except ImportError:
+        return []
+    return [str(card) for card in prepaid_cards_of(unit_id=unit_id) if card.active]

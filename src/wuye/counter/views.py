@@ -68,10 +68,16 @@ def _now() -> Any:
 # --- the counter page ------------------------------------------------------------------------
 
 
+def _bar(request: HttpRequest) -> dict[str, Any]:
+    """The shift bar: the user's open shift and the cash its drawer should hold now."""
+    shift = selectors.shift_current(cashier=request.user)
+    drawer = selectors.shift_expected_cash(shift=shift) if shift is not None else None
+    return {"shift": shift, "drawer_fen": drawer}
+
+
 @access.role_required(COUNTER)
 def index(request: HttpRequest) -> HttpResponse:
-    shift = selectors.shift_current(cashier=request.user)
-    return render(request, "counter/index.html", {"shift": shift, "q": ""})
+    return render(request, "counter/index.html", {**_bar(request), "q": ""})
 
 
 @access.role_required(COUNTER)
@@ -84,8 +90,7 @@ def search(request: HttpRequest) -> HttpResponse:
         return render(request, "counter/_results.html", ctx)
     if len(units) == 1:  # Enter on an exact room number or phone: straight to the household
         return redirect("counter:household", pk=units[0].pk)
-    ctx["shift"] = selectors.shift_current(cashier=request.user)
-    return render(request, "counter/index.html", ctx)
+    return render(request, "counter/index.html", {**ctx, **_bar(request)})
 
 
 def _household_context(
@@ -102,7 +107,8 @@ def _household_context(
         "form": form,
         "ticked": ticked,
         "today": today,
-        "shift": selectors.shift_current(cashier=request.user),
+        **_bar(request),
+        "cards": selectors.household_cards(unit_id=unit.pk),
         "can_refund": bool(access.user_role_set(request.user) & REFUND),
     }
 
@@ -125,7 +131,7 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
         result = services.CheckoutResult(
             order=done.order, payment=done, change_fen=int(done.change_fen or 0)
         )
-        return _paid(request, unit, result, shift)
+        return _paid(request, unit, result)
     panel = selectors.household_panel(unit=unit, as_of=timezone.localdate())
     form = PayForm(request.POST, bill_ids=[x.bill_id for x in panel.bills])
     if shift is None:
@@ -153,20 +159,18 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             data["idempotency_key"] = new_idempotency_key()
             form.data = data
         else:
-            return _paid(request, unit, result, shift)
+            return _paid(request, unit, result)
     ctx = _household_context(request, unit, form)
     return render(request, "counter/household.html", ctx, status=422)
 
 
-def _paid(
-    request: HttpRequest, unit: Unit, result: services.CheckoutResult, shift: Shift | None
-) -> HttpResponse:
+def _paid(request: HttpRequest, unit: Unit, result: services.CheckoutResult) -> HttpResponse:
     ctx = {
         "unit": unit,
         "result": result,
         "payment": result.payment,
         "receipt": receipt_links(result.payment),
-        "shift": shift,
+        **_bar(request),
     }
     return render(request, "counter/paid.html", ctx)
 
