@@ -85,33 +85,37 @@ def receipt_issue(
     Call it inside the transaction that records the payment (or refund): the number is then
     used if and only if that transaction commits. Raises ReceiptAlreadyIssued if a receipt of
     ``kind`` exists for ``reference`` and ReceiptCommunityMismatch if the community is not the
-    company's.
+    company's; after either the caller's transaction must roll back (no savepoint is taken, to
+    keep the payment path at two statements).
     """
     if kind not in Receipt.Kind.values:
         raise ReceiptError(f"unknown receipt kind {kind!r}")
     if not reference:
         raise ReceiptError("a receipt needs the payment's reference")
     year = _receipt_year(issued_at)
-    with transaction.atomic():
+    # No savepoints: inside the payment's transaction this is two statements (UPDATE …
+    # RETURNING, INSERT); any failure here fails the whole payment, number included.
+    with transaction.atomic(savepoint=False):
         seq, prefix = _sequence_next(company_id=company_id, community_id=community_id, year=year)
         try:
-            with transaction.atomic():
-                return Receipt.objects.create(
-                    company_id=company_id,
-                    community_id=community_id,
-                    number=f"{prefix}-{seq:06d}",
-                    year=year,
-                    seq=seq,
-                    kind=kind,
-                    reference=reference,
-                    content=content.to_dict(),
-                    amount_fen=content.amount_fen,
-                    household_label=content.household_label,
-                    issued_at=issued_at,
-                    verify_token=secrets.token_urlsafe(18),
-                )
+            return Receipt.objects.create(
+                company_id=company_id,
+                community_id=community_id,
+                number=f"{prefix}-{seq:06d}",
+                year=year,
+                seq=seq,
+                kind=kind,
+                reference=reference,
+                content=content.to_dict(),
+                amount_fen=content.amount_fen,
+                household_label=content.household_label,
+                issued_at=issued_at,
+                verify_token=secrets.token_urlsafe(18),
+            )
         except IntegrityError as exc:
-            if Receipt.objects.filter(kind=kind, reference=reference).exists():
+            # The transaction is aborted on PostgreSQL, so tell the cause from the message.
+            text = str(exc)
+            if "uniq_receipt_reference" in text or "receipts_receipt.reference" in text:
                 raise ReceiptAlreadyIssued(f"{kind} receipt for {reference} exists") from exc
             raise
 

@@ -91,7 +91,7 @@ def test_a_community_of_another_company_is_refused():
     community = make_community()
     stranger = make_community()
 
-    with pytest.raises(ReceiptCommunityMismatch):
+    with pytest.raises(ReceiptCommunityMismatch), transaction.atomic():
         issue_for(stranger.pk, company_id=community.company_id)
     assert not ReceiptSequence.objects.exists()
 

@@ -53,9 +53,7 @@ def test_the_first_print_is_the_original_and_later_prints_are_numbered_reprints(
     assert receipt.reprint_count == 2
 
 
-def test_the_escpos_download_carries_the_receipt_and_counts_as_a_print(
-    client, community, receipt
-):
+def test_the_escpos_download_carries_the_receipt_and_counts_as_a_print(client, community, receipt):
     _login(client, community, Role.CASHIER)
 
     response = client.get(reverse("receipts:escpos", args=[receipt.pk]), {"paper": "58"})
@@ -71,7 +69,9 @@ def test_the_escpos_download_carries_the_receipt_and_counts_as_a_print(
 def test_an_unknown_format_is_not_found_and_not_counted(client, community, receipt):
     _login(client, community, Role.CASHIER)
 
-    assert client.get(reverse("receipts:pdf", args=[receipt.pk]), {"format": "x"}).status_code == 404
+    response = client.get(reverse("receipts:pdf", args=[receipt.pk]), {"format": "x"})
+
+    assert response.status_code == 404
     receipt.refresh_from_db()
     assert receipt.printed_at is None
 
