@@ -16,7 +16,6 @@ was taken in; everything else is *current* (当期, including bills paid in adva
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -218,12 +217,6 @@ def payment_facts(
 
     Read from ``wuye.payments`` (another part of Wuye); empty while it is not installed.
     """
-    try:
-        loader = importlib.import_module("wuye.payments.selectors").payment_facts_for_report
-    except (ImportError, AttributeError):
-        loader = None
-    if loader is not None:
-        return list(loader(community_id=community_id, shift_ids=shift_ids, day=day))
     return _payment_facts_from_models(community_id=community_id, shift_ids=shift_ids, day=day)
 
 
