@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 import pytest
 from django.db import close_old_connections, connection, transaction
 
+from wuye.accounts.models import Role
 from wuye.receipts.models import Receipt, ReceiptSequence
 from wuye.receipts.services import ReceiptAlreadyIssued, ReceiptCommunityMismatch
 from wuye.receipts.tests.helpers import issue, sample_content
-from wuye.testing.factories import make_community
+from wuye.testing.factories import make_community, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +183,32 @@ def test_concurrent_first_receipts_of_a_year_create_one_sequence():
     assert errors == []
     assert sorted(Receipt.objects.values_list("seq", flat=True)) == list(range(1, workers + 1))
     assert ReceiptSequence.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="triggers are PostgreSQL's")
+def test_the_database_refuses_to_change_or_delete_an_issued_receipt():
+    from django.db import IntegrityError
+
+    receipt = issue(make_community())
+
+    for change in (
+        {"amount_fen": 1},
+        {"number": "C999-2026-000001"},
+        {"content": {"forged": True}},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Receipt.objects.filter(pk=receipt.pk).update(**change)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Receipt.objects.filter(pk=receipt.pk).delete()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReceiptSequence.objects.update(last_seq=0)
+    Receipt.objects.filter(pk=receipt.pk).update(reprint_count=1)  # print marks may change
+    with pytest.raises(IntegrityError), transaction.atomic():  # void without an approver
+        Receipt.objects.filter(pk=receipt.pk).update(state="void")
+    approver = make_user(receipt.company, Role.FINANCE)
+    Receipt.objects.filter(pk=receipt.pk).update(
+        state="void", void_approved_by=approver, void_approved_at=receipt.issued_at
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Receipt.objects.filter(pk=receipt.pk).update(state="issued")
