@@ -102,3 +102,22 @@ def receipt_verification(*, token: str) -> ReceiptVerification | None:
         state_label=str(receipt.get_state_display()),
         voided_at=receipt.void_approved_at,
     )
+
+
+def receipt_printers() -> dict[str, tuple[str, int]]:
+    """Return the network ESC/POS printers by name.
+
+    From the setting ``WUYE_RECEIPT_PRINTERS`` (a dict name → ``"host:port"``) or the
+    environment variable of that name (``counter-1=192.168.1.50:9100;counter-2=…``).
+    """
+    raw: Any = getattr(settings, "WUYE_RECEIPT_PRINTERS", None)
+    if raw is None:
+        env = os.environ.get("WUYE_RECEIPT_PRINTERS", "")
+        raw = dict(item.split("=", 1) for item in env.split(";") if "=" in item)
+    printers: dict[str, tuple[str, int]] = {}
+    for name, address in dict(raw).items():
+        host, _, port = str(address).strip().rpartition(":")
+        if not host:
+            host, port = port, "9100"
+        printers[str(name).strip()] = (host, int(port or 9100))
+    return printers

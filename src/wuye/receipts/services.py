@@ -313,3 +313,40 @@ def receipt_print(*, receipt_id: int, output: str, now: datetime) -> tuple[Recei
         if output.startswith("escpos"):
             return receipt, receipt_escpos(layout, paper=output.removeprefix("escpos"))
         return receipt, receipt_pdf(layout, fmt=output)
+
+
+class ReceiptPrinterUnknown(ReceiptError):
+    """No printer of that name is configured (WUYE_RECEIPT_PRINTERS)."""
+
+
+class ReceiptPrinterFailed(ReceiptError):
+    """The network printer could not be reached or refused the data."""
+
+
+def receipt_print_to(
+    *, receipt_id: int, printer_name: str, paper: str, now: datetime, timeout_s: float = 5.0
+) -> Receipt:
+    """Print receipt ``receipt_id`` on the configured network printer ``printer_name``.
+
+    The print counts (original or numbered reprint) only if the printer took the bytes.
+    Raises ReceiptPrinterUnknown, ReceiptPrinterFailed or ReceiptOutputUnknown.
+    """
+    from escpos.printer import Network
+
+    from wuye.receipts.selectors import receipt_printers
+
+    address = receipt_printers().get(printer_name)
+    if address is None:
+        raise ReceiptPrinterUnknown(f"printer: {printer_name!r} is not configured")
+    host, port = address
+    with transaction.atomic():
+        receipt, data = receipt_print(receipt_id=receipt_id, output=f"escpos{paper}", now=now)
+        printer = Network(host, port=port, timeout=timeout_s)
+        try:
+            printer.open()
+            printer._raw(data)
+        except Exception as exc:  # socket errors and python-escpos' own: the print did not happen
+            raise ReceiptPrinterFailed(f"printer {printer_name} ({host}:{port}): {exc}") from exc
+        finally:
+            printer.close()
+        return receipt

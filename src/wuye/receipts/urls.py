@@ -11,6 +11,7 @@ urlpatterns = [
     path("receipts/<int:pk>/", views.receipt_detail, name="detail"),
     path("receipts/<int:pk>/pdf/", views.receipt_pdf, name="pdf"),
     path("receipts/<int:pk>/escpos/", views.receipt_escpos, name="escpos"),
+    path("receipts/<int:pk>/print/", views.receipt_print_network, name="print"),
     path("receipts/<int:pk>/void/", views.void_request, name="void_request"),
     path(
         "receipts/<int:pk>/void/approve/",

@@ -21,6 +21,7 @@ from wuye.receipts import services
 from wuye.receipts.models import Receipt
 from wuye.receipts.selectors import (
     receipt_content,
+    receipt_printers,
     receipt_verification,
     receipt_verify_url,
     receipts_for,
@@ -85,6 +86,7 @@ def receipt_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_request_void": receipt.state == Receipt.State.ISSUED
             and receipts_for(request.user, VOID_REQUEST).filter(pk=pk).exists(),
             "can_approve": can_approve,
+            "printers": sorted(receipt_printers()),
         },
     )
 
@@ -116,6 +118,27 @@ def receipt_escpos(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(data, content_type="application/vnd.escpos")
     response["Content-Disposition"] = f'attachment; filename="{receipt.number}-{paper}mm.bin"'
     return response
+
+
+@require_POST
+@access.role_required(RECEIPTS_PRINT)
+def receipt_print_network(request: HttpRequest, pk: int) -> HttpResponse:
+    receipt = get_object_or_404(receipts_for(request.user, RECEIPTS_PRINT), pk=pk)
+    paper = request.POST.get("paper", "80")
+    name = request.POST.get("printer", "")
+    try:
+        services.receipt_print_to(
+            receipt_id=receipt.pk,
+            printer_name=name,
+            paper=paper if paper in _PAPERS else "80",
+            now=timezone.now(),
+        )
+        messages.success(request, _("已发送到打印机 %(p)s") % {"p": name})
+    except services.ReceiptPrinterUnknown:
+        messages.error(request, _("未配置该打印机"))
+    except services.ReceiptPrinterFailed:
+        messages.error(request, _("打印机 %(p)s 无法连接，未打印") % {"p": name})
+    return redirect("receipts:detail", pk=receipt.pk)
 
 
 @require_POST

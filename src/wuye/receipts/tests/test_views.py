@@ -170,3 +170,62 @@ def test_the_screens_speak_english_when_asked(client, community, receipt):
     page = client.get(reverse("receipts:detail", args=[receipt.pk])).content.decode()
 
     assert "Request void" in page
+
+
+def _fake_printer():
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    received: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                received.append(chunk)
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server.getsockname()[1], received, thread
+
+
+def test_a_configured_network_printer_gets_the_escpos_bytes(client, community, receipt, settings):
+    port, received, thread = _fake_printer()
+    settings.WUYE_RECEIPT_PRINTERS = {"counter-1": f"127.0.0.1:{port}"}
+    _login(client, community, Role.CASHIER)
+
+    detail = client.get(reverse("receipts:detail", args=[receipt.pk])).content.decode()
+    client.post(
+        reverse("receipts:print", args=[receipt.pk]), {"printer": "counter-1", "paper": "58"}
+    )
+    thread.join(timeout=5)
+
+    assert "counter-1" in detail
+    data = b"".join(received)
+    assert receipt.number.encode() in data
+    assert data.endswith(b"\x1dV\x00")
+    receipt.refresh_from_db()
+    assert receipt.printed_at is not None
+
+
+def test_an_unreachable_printer_does_not_count_as_a_print(client, community, receipt, settings):
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    settings.WUYE_RECEIPT_PRINTERS = {"counter-1": f"127.0.0.1:{port}"}
+    _login(client, community, Role.CASHIER)
+
+    response = client.post(
+        reverse("receipts:print", args=[receipt.pk]), {"printer": "counter-1"}, follow=True
+    )
+
+    assert "无法连接" in response.content.decode()
+    receipt.refresh_from_db()
+    assert receipt.printed_at is None
