@@ -44,6 +44,7 @@ from wuye.channels.base import (
     PaymentRequest,
     PaymentResponse,
     RefundRequest,
+    mask_pan,
 )
 from wuye.channels.cash.constants import CODE as CASH
 from wuye.channels.cash.constants import TENDERED_KEY
@@ -431,6 +432,9 @@ def payment_capture(*, order: Order, response: PaymentResponse, now: datetime) -
     Both record the attempt first and post nothing.
     """
     chan = _channel(order.channel)
+    if chan.clearing_account == AccountKind.PREPAID:
+        # Spending a balance needs the household lock and the balance check of prepaid_pay.
+        raise PaymentError(_("预存余额支付请使用 prepaid_pay"))
     if response.result != ChannelResult.PROCESSED:
         attempt = _attempt_record(order, response, now)
         if response.result == ChannelResult.DECLINED:
@@ -579,6 +583,12 @@ def _request(
 def _safe_details(details: dict[str, Any]) -> dict[str, Any]:
     """Keep only known channel facts (never a PAN, track, PIN or CVV) as short strings."""
     out = {k: str(details[k])[:64] for k in DETAIL_KEYS if details.get(k)}
+    pan = out.get("masked_pan", "")
+    if sum(ch.isdigit() for ch in pan) > 10:  # a channel handed over a full card number
+        try:
+            out["masked_pan"] = mask_pan(pan)
+        except ValueError:
+            del out["masked_pan"]
     for key in ("tendered_fen", "change_fen"):
         if _is_fen(details.get(key)):
             out[key] = details[key]
@@ -910,7 +920,9 @@ def prepaid_card_check(
     """Check a prepaid card of household ``unit_id`` and its password; return the card.
 
     A wrong password counts (committed even though this raises); ``MAX_PASSWORD_TRIES`` in a
-    row lock the card. A right one resets the count. Raise PrepaidCardError or
+    row lock the card. A right one resets the count. Call it (and ``prepaid_pay``) outside any
+    transaction of the caller's: an outer transaction rolled back on the error would undo
+    the count. Raise PrepaidCardError or
     PrepaidCardLocked; the messages never contain the password or the full card number.
     """
     number = _card_number(card_no)

@@ -330,3 +330,30 @@ def test_an_undefined_answer_is_queued_and_an_inquiry_posts_it_once(card, monkey
     assert attempts_unresolved() == []
     assert Payment.objects.count() == 1
     assert Order.objects.get(pk=order.pk).state == Order.State.PAID
+
+
+def test_a_full_card_number_from_a_channel_is_masked_before_it_is_stored(card):
+    hh = household()
+    order = _order(hh, [hh.bill(10_000)], channel="fakecard")
+    answer = PaymentResponse(
+        ChannelResult.PROCESSED, 10_000, "RRN7", details={"masked_pan": "6228480402564890018"}
+    )
+
+    payment = payment_capture(order=order, response=answer, now=NOW)
+
+    assert payment.masked_pan == "622848*********0018"
+    assert "6228480402564890018" not in str(
+        list(PaymentAttempt.objects.values_list("details", flat=True))
+    )
+    assert "6228480402564890018" not in str(Receipt.objects.get().content)
+
+
+def test_the_generic_capture_refuses_the_prepaid_channel():
+    from wuye.payments.services import PaymentError
+
+    hh = household()
+    order = _order(hh, [hh.bill(10_000)], channel="prepaid")
+    with pytest.raises(PaymentError):
+        payment_capture(
+            order=order, response=PaymentResponse(ChannelResult.PROCESSED, 10_000, "P"), now=NOW
+        )
