@@ -1,4 +1,5 @@
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -117,36 +118,46 @@ def test_issuing_takes_few_queries(django_assert_max_num_queries):
         issue(community)
 
 
+def _run_concurrently(workers: int, work: Callable[[int], None]) -> list[BaseException]:
+    """Run ``work(w)`` in ``workers`` threads released together; return what they raised."""
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def run(w: int) -> None:
+        try:
+            barrier.wait()
+            work(w)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 @pytest.mark.postgres_only
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_payments_get_numbers_one_to_n_with_no_gap_or_repeat():
     community = make_community(code="C009")
     workers, per_worker = 8, 15
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
 
     def work(w: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(per_worker):
-                try:
-                    with transaction.atomic():
-                        issue(community, reference=f"W{w}-{i}")
-                        if i % 5 == 4:  # some payments fail after taking a number
-                            raise Boom
-                except Boom:
-                    pass
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_old_connections()
+        for i in range(per_worker):
+            try:
+                with transaction.atomic():
+                    issue(community, reference=f"W{w}-{i}")
+                    if i % 5 == 4:  # some payments fail after taking a number
+                        raise Boom
+            except Boom:
+                pass
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _run_concurrently(workers, work)
 
     assert errors == []
     seqs = sorted(Receipt.objects.filter(community=community).values_list("seq", flat=True))
@@ -161,24 +172,12 @@ def test_concurrent_payments_get_numbers_one_to_n_with_no_gap_or_repeat():
 def test_concurrent_first_receipts_of_a_year_create_one_sequence():
     community = make_community(code="C010")
     workers = 6
-    barrier = threading.Barrier(workers)
-    errors: list[BaseException] = []
 
     def work(w: int) -> None:
-        try:
-            barrier.wait()
-            with transaction.atomic():
-                issue(community, reference=f"F{w}")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_old_connections()
+        with transaction.atomic():
+            issue(community, reference=f"F{w}")
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = _run_concurrently(workers, work)
 
     assert errors == []
     assert sorted(Receipt.objects.values_list("seq", flat=True)) == list(range(1, workers + 1))
