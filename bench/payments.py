@@ -36,7 +36,7 @@ from pathlib import Path
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "wuye_bench_h6"
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
-COMMUNITIES = 8
+COMMUNITIES = 8  # default; --communities changes it
 
 
 def _env() -> None:
@@ -65,7 +65,7 @@ def _django() -> None:
     django.setup()
 
 
-def _seed(n_uniform: int, n_hot: int, workers: int) -> dict:
+def _seed(n_uniform: int, n_hot: int, workers: int, n_communities: int) -> dict:
     """Communities, households with one bill each, a hot household, one cashier per worker."""
     from datetime import date
     from decimal import Decimal
@@ -87,7 +87,7 @@ def _seed(n_uniform: int, n_hot: int, workers: int) -> dict:
             cashiers.append(user.pk)
         communities = [
             Community.objects.create(company=company, code=f"C{c}", name=f"基准小区{c}")
-            for c in range(COMMUNITIES)
+            for c in range(n_communities)
         ]
         buildings = [
             Building.objects.create(community=c, code="1", name="1号楼") for c in communities
@@ -95,8 +95,8 @@ def _seed(n_uniform: int, n_hot: int, workers: int) -> dict:
         units = Unit.objects.bulk_create(
             [
                 Unit(
-                    community=communities[i % COMMUNITIES],
-                    building=buildings[i % COMMUNITIES],
+                    community=communities[i % n_communities],
+                    building=buildings[i % n_communities],
                     room_no=f"{i:06d}",
                     area_m2=Decimal("90.00"),
                     label=f"1-{i:06d}",
@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--payments", type=int, default=1200, help="per phase, all workers")
     parser.add_argument("--baseline", type=int, default=8000, help="baseline postings in all")
+    parser.add_argument(
+        "--communities", type=int, default=COMMUNITIES, help="uniform payments spread over"
+    )
     args = parser.parse_args(argv)
     _env()
     _create_database()
@@ -244,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.db import connections
 
     call_command("migrate", verbosity=0)
-    seed = _seed(args.payments, args.payments, args.workers)
+    seed = _seed(args.payments, args.payments, args.workers, args.communities)
     connections.close_all()
     w = args.workers
 
@@ -270,6 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "db": "postgres",
         "workers": w,
+        "communities": args.communities,
         "uniform": uniform,
         "hot_household": hot,
         "baseline_sql": baseline,
