@@ -8,7 +8,7 @@ reprint years later prints exactly what the payer was given. Money is integer fe
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -95,8 +95,11 @@ class ReceiptContent:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the content as a JSON-ready dict (the time as ISO 8601 with its offset)."""
-        data = asdict(self)
-        data["lines"] = [asdict(line) for line in self.lines]
+        # Built by hand: dataclasses.asdict deep-copies and costs ~10x on the payment path.
+        data = {name: getattr(self, name) for name in _CONTENT_FIELDS}
+        data["lines"] = [
+            {name: getattr(line, name) for name in _LINE_FIELDS} for line in self.lines
+        ]
         data["paid_at"] = self.paid_at.isoformat()
         return data
 
@@ -113,8 +116,7 @@ class ReceiptContent:
         raw: Any = json.loads(data) if isinstance(data, str | bytes) else dict(data)
         if not isinstance(raw, dict):
             raise ReceiptContentError("receipt content must be a JSON object")
-        names = {f.name for f in fields(cls)}
-        unknown = set(raw) - names
+        unknown = set(raw) - set(_CONTENT_FIELDS)
         if unknown:
             raise ReceiptContentError(f"unknown receipt fields: {sorted(unknown)}")
         try:
@@ -123,6 +125,10 @@ class ReceiptContent:
             return cls(lines=lines, paid_at=paid_at, **raw)
         except (KeyError, TypeError) as exc:
             raise ReceiptContentError(f"malformed receipt content: {exc}") from exc
+
+
+_LINE_FIELDS = tuple(f.name for f in fields(ReceiptLine))
+_CONTENT_FIELDS = tuple(f.name for f in fields(ReceiptContent))
 
 
 def _looks_like_full_pan(value: str) -> bool:
