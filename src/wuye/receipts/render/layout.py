@@ -172,8 +172,11 @@ def layout_for(
     channel = content.channel_label
     if content.funding_source:
         channel = f"{channel} ({content.funding_source})"
+    # Payments may hand refunds over as negative amounts; the refund receipt prints the sum
+    # refunded, as a positive amount under its own heading.
+    total_fen = abs(content.amount_fen) if kind == Receipt.Kind.REFUND else content.amount_fen
     totals: list[tuple[str, str]] = [
-        (_("合计") if kind == Receipt.Kind.PAYMENT else _("退款金额"), money(content.amount_fen)),
+        (_("合计") if kind == Receipt.Kind.PAYMENT else _("退款金额"), money(total_fen)),
         (_("支付方式"), channel),
     ]
     if content.masked_pan:
@@ -226,12 +229,12 @@ def layout_for(
             for line in content.lines
         ),
         total_rows=tuple(totals),
-        amount_words=f"{_('人民币大写')} {amount_in_chinese(content.amount_fen)}",
+        amount_words=f"{_('人民币大写')} {amount_in_chinese(total_fen)}",
         note_label=_("销账说明"),
         note=content.allocation_note,
         verify_url=verify_url,
         verify_caption=_("扫码验证收据真伪"),
         footer=_("本收据为缴费凭证，请妥善保管。"),
         number=number,
-        amount=money(content.amount_fen),
+        amount=money(total_fen),
     )

@@ -221,3 +221,30 @@ def test_escpos_goes_to_any_python_escpos_printer(tmp_path):
 def test_an_unknown_paper_is_refused():
     with pytest.raises(ReceiptPaperError):
         receipt_escpos(_layout(), paper="110")
+
+
+def test_a_refund_receipt_prints_the_refunded_sum_under_its_own_heading():
+    layout = layout_for(
+        sample_content(amount_fen=-80_000, tendered_fen=None, change_fen=None),
+        number="C001-2026-000124",
+        kind="refund",
+        issued_at_text="2026-11-23 09:00:00",
+        void=False,
+        reprint_no=0,
+        verify_url=URL,
+    )
+
+    text = _pdf_text(receipt_pdf(layout, fmt="roll80"))
+
+    assert "退款收据" in text
+    assert ("退款金额", "800.00") in layout.total_rows
+    assert "捌佰元整" in text and "负" not in text
+
+
+def test_the_receipt_speaks_english_when_printed_in_english():
+    with translation.override("en"):
+        text = _pdf_text(receipt_pdf(_layout(), fmt="a5"))
+
+    assert "Payment receipt" in text
+    assert "Payer" in text
+    assert "上海示范物业服务有限公司" in text  # the data stays as given
