@@ -308,6 +308,28 @@ def order_cancel(*, order: Order, now: datetime) -> Order:
         return locked
 
 
+def orders_cancel_stale(*, created_before: datetime, now: datetime) -> int:
+    """Cancel pending orders made before ``created_before``; return how many were cancelled.
+
+    A counter that crashed or a payer who walked away leaves a pending order holding its
+    bills; this frees them. An order with an unanswered channel attempt (PENDING/UNDEFINED)
+    is left alone: the money may have moved, so it waits for ``payment_inquire``.
+    """
+    unresolved = PaymentAttempt.objects.filter(
+        result__in=[ChannelResult.PENDING, ChannelResult.UNDEFINED], payment__isnull=True
+    ).values("order_id")
+    stale = (
+        Order.objects.filter(state=Order.State.PENDING, created_at__lt=created_before)
+        .exclude(pk__in=unresolved)
+        .order_by("pk")
+    )
+    cancelled = 0
+    for order in stale:
+        if order_cancel(order=order, now=now).state == Order.State.CANCELLED:
+            cancelled += 1
+    return cancelled
+
+
 def _lock_order(order: Order) -> Order:
     owner = (
         Resident.objects.filter(unit_id=OuterRef("unit_id"), role=Resident.Role.OWNER)
@@ -1207,6 +1229,7 @@ __all__ = [
     "cash_pay",
     "order_cancel",
     "order_create",
+    "orders_cancel_stale",
     "payment_capture",
     "payment_inquire",
     "prepaid_card_check",

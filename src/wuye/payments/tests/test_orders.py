@@ -167,3 +167,43 @@ def test_prepaid_balance_cannot_be_used_to_prepay():
     hh = household()
     with pytest.raises(PaymentError):
         _order(hh, [], prepay_fen=100, channel="prepaid")
+
+
+def test_stale_pending_orders_are_cancelled_but_not_those_awaiting_a_channel(settings):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+
+    from wuye.channels.base import ChannelResult, PaymentResponse
+    from wuye.payments.services import PaymentNotFinal, orders_cancel_stale, payment_capture
+    from wuye.payments.tests.fakes import FAKE_CHANNELS
+
+    settings.WUYE_CHANNELS = FAKE_CHANNELS
+    hh = household()
+    old = _order(hh, [hh.bill(100, month=1)])
+    waiting = _order(hh, [hh.bill(100, month=2)], channel="fakecard")
+    with pytest.raises(PaymentNotFinal):
+        payment_capture(
+            order=waiting, response=PaymentResponse(ChannelResult.UNDEFINED, 100, ""), now=NOW
+        )
+    later = NOW + timedelta(hours=1)
+    fresh = order_create(
+        unit=hh.unit,
+        bill_ids=[hh.bill(100, month=3).pk],
+        channel="cash",
+        idempotency_key=key(),
+        cashier=hh.cashier,
+        now=later,
+    )
+
+    assert orders_cancel_stale(created_before=NOW + timedelta(minutes=30), now=later) == 1
+
+    states = dict(Order.objects.values_list("pk", "state"))
+    assert (states[old.pk], states[waiting.pk], states[fresh.pk]) == (
+        "cancelled",
+        "pending",
+        "pending",
+    )
+    call_command("orders_cancel_stale", "--minutes", "1")  # the real clock: all are old now
+    states = dict(Order.objects.values_list("pk", "state"))
+    assert (states[waiting.pk], states[fresh.pk]) == ("pending", "cancelled")
