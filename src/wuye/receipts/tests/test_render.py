@@ -6,6 +6,8 @@ import subprocess
 import pytest
 from django.utils import translation
 from escpos.printer import Dummy, File
+from hypothesis import given
+from hypothesis import strategies as st
 from pypdf import PdfReader
 from reportlab.lib.units import mm
 
@@ -248,3 +250,42 @@ def test_the_receipt_speaks_english_when_printed_in_english():
     assert "Payment receipt" in text
     assert "Payer" in text
     assert "上海示范物业服务有限公司" in text  # the data stays as given
+
+
+def _parse_capitals(words: str) -> int:
+    """Read Chinese capitals back into fen (the test's own, independent reading)."""
+    digits = {ch: i for i, ch in enumerate("零壹贰叁肆伍陆柒捌玖")}
+    small = {"拾": 10, "佰": 100, "仟": 1000}
+    total = section = number = 0
+    yuan_fen = 0
+    for ch in words.removesuffix("整"):
+        if ch in digits:
+            number = digits[ch]
+        elif ch in small:
+            section += number * small[ch]
+            number = 0
+        elif ch == "万":
+            total += (section + number) * 10_000
+            section = number = 0
+        elif ch == "亿":
+            total = (total + section + number) * 100_000_000
+            section = number = 0
+        elif ch == "元":
+            yuan_fen = (total + section + number) * 100
+            total = section = number = 0
+        elif ch == "角":
+            yuan_fen += number * 10
+            number = 0
+        elif ch == "分":
+            yuan_fen += number
+            number = 0
+    return yuan_fen
+
+
+@given(st.integers(min_value=0, max_value=99_999_999_999_99))
+def test_chinese_capitals_read_back_to_the_same_amount(fen):
+    words = amount_in_chinese(fen)
+
+    assert _parse_capitals(words) == fen
+    assert "零零" not in words
+    assert words.endswith(("整", "分", "角"))
