@@ -8,9 +8,9 @@ How a shift's cash is booked (all lines on ``CASH`` with the shift's community):
 - **Paid in** (现金存入, e.g. more change from the bank): Dr CASH (cashier) / Cr BANK.
   **Paid out** (现金取出, e.g. a banking run): Dr BANK / Cr CASH (cashier).
 - **Close** (交班): the cashier's whole CASH balance leaves the drawer. Dr CASH (safe) with
-  the cash counted, Cr CASH (cashier) with the cash expected, and the difference (长短款) on
-  CASH (safe) with ``channel="over_short"``: a shortage is a debit there, an overage a credit,
-  until finance clears it.
+  the cash counted, Cr CASH (cashier) with the cash expected, and the difference on
+  CASH_OVER_SHORT (现金长短款, the community's): a shortage is a debit there, an overage a
+  credit, until finance clears it. The safe's CASH balance is therefore the cash really there.
 
 So the cashier's CASH balance is zero between shifts, and the cash expected at closing is
 exactly the cashier's CASH balance in the community: float + cash payments − cash refunds +
@@ -239,7 +239,11 @@ def shift_close(*, shift: Shift, counted_cash_fen: int, note: str, now: datetime
                     debit(AccountKind.CASH, counted_cash_fen, **_safe(locked)),
                     credit(AccountKind.CASH, expected, **_drawer(locked)),
                     # A shortage (difference < 0) is a debit on over/short, an overage a credit.
-                    debit(AccountKind.CASH, -difference, **_safe(locked, OVER_SHORT_CHANNEL)),
+                    debit(
+                        AccountKind.CASH_OVER_SHORT,
+                        -difference,
+                        **_safe(locked, OVER_SHORT_CHANNEL),
+                    ),
                 ],
             )
         locked.state = Shift.State.CLOSED

@@ -28,6 +28,7 @@ class AccountKind(models.TextChoices):
     BANK = "bank", _("银行存款")  # debit
     FEE_EXPENSE = "fee_expense", _("手续费")  # debit: channel fees
     REFUND_PAYABLE = "refund_payable", _("应退款")  # credit
+    CASH_OVER_SHORT = "cash_over_short", _("现金长短款")  # debit: shortages, credit: overages
 
 
 class AppendOnly(models.Model):

@@ -211,7 +211,9 @@ def test_a_short_drawer_needs_a_note_and_the_shortage_is_booked_to_over_short(pl
     assert closed.difference_fen == -500
     assert closed.difference_note == "找零多找5元"
     over_short = account_balance(
-        account=AccountKind.CASH, community_id=place["community"].pk, channel=OVER_SHORT_CHANNEL
+        account=AccountKind.CASH_OVER_SHORT,
+        community_id=place["community"].pk,
+        channel=OVER_SHORT_CHANNEL,
     )
     assert over_short == 500  # a shortage is a debit until finance clears it
     assert drawer_cash(cashier_id=place["cashier"].pk, community_id=place["community"].pk) == 0
@@ -223,7 +225,9 @@ def test_an_overage_is_a_credit_on_over_short(place):
     assert closed.difference_fen == 200
     assert (
         account_balance(
-            account=AccountKind.CASH, community_id=place["community"].pk, channel=OVER_SHORT_CHANNEL
+            account=AccountKind.CASH_OVER_SHORT,
+            community_id=place["community"].pk,
+            channel=OVER_SHORT_CHANNEL,
         )
         == -200
     )
