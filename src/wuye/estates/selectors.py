@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from wuye.estates.models import Resident
 from wuye.estates.services import id_card_fields
@@ -16,5 +17,5 @@ def residents_with_id_card(*, company_id: int, id_card: str) -> QuerySet[Residen
     """
     digest = id_card_fields(id_card)["id_card_hash"]
     if not digest:
-        raise ValidationError({"id_card": "身份证号不能为空"})
+        raise ValidationError({"id_card": _("身份证号不能为空")})
     return Resident.objects.filter(unit__community__company_id=company_id, id_card_hash=digest)

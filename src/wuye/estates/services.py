@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 from stdnum.cn import ric, uscc
 
 from wuye.core.crypto import lookup_hash
@@ -29,9 +30,9 @@ def unit_label(*, building_code: str, room_no: str) -> str:
     """
     b, r = building_code.strip(), room_no.strip()
     if not b:
-        raise ValidationError({"building_code": "楼栋编号不能为空"})
+        raise ValidationError({"building_code": _("楼栋编号不能为空")})
     if not r:
-        raise ValidationError({"room_no": "房号不能为空"})
+        raise ValidationError({"room_no": _("房号不能为空")})
     return f"{b}-{r}"
 
 
@@ -55,7 +56,7 @@ def company_create(
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
-        errors.setdefault("name", []).append("公司名称不能为空")
+        errors.setdefault("name", []).append(_("公司名称不能为空"))
     code = uscc.compact(uscc_code or "")
     try:
         validate_uscc(code)
@@ -63,7 +64,7 @@ def company_create(
         errors.setdefault("uscc", []).extend(exc.messages)
     else:
         if Company.objects.filter(uscc=code).exists():
-            errors.setdefault("uscc", []).append(f"统一社会信用代码已存在: {code}")
+            errors.setdefault("uscc", []).append(_("统一社会信用代码已存在: %(v)s") % {"v": code})
     account = bank_account_no.replace(" ", "")
     if account:
         try:

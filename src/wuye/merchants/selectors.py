@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from wuye.billing.models import FeeItem
 from wuye.core.money import Rounding, div_round
@@ -82,7 +83,10 @@ def fee_for(*, merchant: Merchant, card_type: str, amount_fen: int, on_date: dat
     """
     rate = fee_rate_for(merchant=merchant, card_type=card_type, on_date=on_date)
     if rate is None:
-        raise NoFeeRate(f"商户 {merchant.merchant_no} 在 {on_date} 没有 {card_type} 的签约费率")
+        raise NoFeeRate(
+            _("商户 %(mid)s 在 %(day)s 没有 %(card)s 的签约费率")
+            % {"mid": merchant.merchant_no, "day": on_date, "card": card_type}
+        )
     return fee_amount(
         amount_fen=amount_fen, rate_ppm=rate.rate_ppm, cap_fen=rate.cap_fen, min_fen=rate.min_fen
     )
@@ -111,13 +115,17 @@ def merchant_for(*, community: Community, fee_item: FeeItem, channel: str) -> Me
 
     ranked = sorted(candidates, key=specificity, reverse=True)
     if not ranked:
-        raise NoMerchant(f"小区「{community}」没有在渠道 {channel} 收取「{fee_item}」的商户")
+        raise NoMerchant(
+            _("小区「%(c)s」没有在渠道 %(ch)s 收取「%(f)s」的商户")
+            % {"c": community, "ch": channel, "f": fee_item}
+        )
     if len(ranked) > 1 and specificity(ranked[0]) == specificity(ranked[1]):
         numbers = ", ".join(
             m.merchant_no for m in ranked if specificity(m) == specificity(ranked[0])
         )
         raise AmbiguousMerchant(
-            f"小区「{community}」渠道 {channel} 收取「{fee_item}」的商户不唯一: {numbers}"
+            _("小区「%(c)s」渠道 %(ch)s 收取「%(f)s」的商户不唯一: %(n)s")
+            % {"c": community, "ch": channel, "f": fee_item, "n": numbers}
         )
     return ranked[0]
 

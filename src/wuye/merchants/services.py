@@ -11,6 +11,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from wuye.billing.models import FeeItem
 from wuye.estates.models import Community, Company
@@ -46,27 +47,27 @@ def merchant_create(
     """
     errors: dict[str, list[str]] = {}
     if channel not in Channel.values:
-        errors.setdefault("channel", []).append(f"未知渠道: {channel}")
+        errors.setdefault("channel", []).append(_("未知渠道: %(v)s") % {"v": channel})
     merchant_no = merchant_no.strip()
     if not merchant_no:
-        errors.setdefault("merchant_no", []).append("商户号不能为空")
+        errors.setdefault("merchant_no", []).append(_("商户号不能为空"))
     elif Merchant.objects.filter(channel=channel, merchant_no=merchant_no).exists():
-        errors.setdefault("merchant_no", []).append(f"商户号已存在: {merchant_no}")
+        errors.setdefault("merchant_no", []).append(_("商户号已存在: %(v)s") % {"v": merchant_no})
     account = bank_account_no.replace(" ", "")
     try:
         validate_bank_account(account)
     except ValidationError as exc:
         errors.setdefault("bank_account_no", []).extend(exc.messages)
     if not bank_name.strip():
-        errors.setdefault("bank_name", []).append("结算开户行不能为空")
+        errors.setdefault("bank_name", []).append(_("结算开户行不能为空"))
     if not bank_account_name.strip():
-        errors.setdefault("bank_account_name", []).append("结算账户名不能为空")
+        errors.setdefault("bank_account_name", []).append(_("结算账户名不能为空"))
     communities = list(communities)
     fee_items = list(fee_items)
     if any(c.company_id != company.pk for c in communities):
-        errors.setdefault("communities", []).append("收款小区必须属于本公司")
+        errors.setdefault("communities", []).append(_("收款小区必须属于本公司"))
     if any(f.company_id != company.pk for f in fee_items):
-        errors.setdefault("fee_items", []).append("收款费项必须属于本公司")
+        errors.setdefault("fee_items", []).append(_("收款费项必须属于本公司"))
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -108,14 +109,16 @@ def fee_rate_set(
     """
     errors: dict[str, list[str]] = {}
     if card_type not in CardType.values:
-        errors.setdefault("card_type", []).append(f"未知卡类型: {card_type}")
+        errors.setdefault("card_type", []).append(_("未知卡类型: %(v)s") % {"v": card_type})
     if isinstance(rate_ppm, bool) or not isinstance(rate_ppm, int):
-        errors.setdefault("rate_ppm", []).append("费率必须是整数(百万分之)")
+        errors.setdefault("rate_ppm", []).append(_("费率必须是整数(百万分之)"))
     elif not 0 <= rate_ppm <= MAX_RATE_PPM:
-        errors.setdefault("rate_ppm", []).append(f"费率应在0至{MAX_RATE_PPM}(10%)之间: {rate_ppm}")
+        errors.setdefault("rate_ppm", []).append(
+            _("费率应在0至%(max)s(10%%)之间: %(v)s") % {"max": MAX_RATE_PPM, "v": rate_ppm}
+        )
     for field, value in (("cap_fen", cap_fen), ("min_fen", min_fen)):
         if value is not None and (not isinstance(value, int) or value < 0):
-            errors.setdefault(field, []).append(f"金额必须是非负整数(分): {value}")
+            errors.setdefault(field, []).append(_("金额必须是非负整数(分): %(v)s") % {"v": value})
     if (
         cap_fen is not None
         and min_fen is not None
@@ -123,10 +126,12 @@ def fee_rate_set(
         and "min_fen" not in errors
         and cap_fen < min_fen
     ):
-        errors.setdefault("cap_fen", []).append(f"封顶({cap_fen}分)不能低于最低({min_fen}分)")
+        errors.setdefault("cap_fen", []).append(
+            _("封顶(%(cap)s分)不能低于最低(%(min)s分)") % {"cap": cap_fen, "min": min_fen}
+        )
     if errors:
         raise ValidationError(errors)
-    rate, _ = FeeRate.objects.update_or_create(
+    rate, _created = FeeRate.objects.update_or_create(
         merchant=merchant,
         card_type=card_type,
         effective_from=effective_from,
@@ -153,17 +158,18 @@ def document_add(
     """
     errors: dict[str, list[str]] = {}
     if kind not in MerchantDocument.Kind.values:
-        errors.setdefault("kind", []).append(f"未知类型: {kind}")
+        errors.setdefault("kind", []).append(_("未知类型: %(v)s") % {"v": kind})
     if not title.strip():
-        errors.setdefault("title", []).append("名称不能为空")
+        errors.setdefault("title", []).append(_("名称不能为空"))
     if issued_on and expires_on and expires_on < issued_on:
         errors.setdefault("expires_on", []).append(
-            f"到期日期({expires_on})早于签发日期({issued_on})"
+            _("到期日期(%(expires)s)早于签发日期(%(issued)s)")
+            % {"expires": expires_on, "issued": issued_on}
         )
     if merchant is not None and merchant.company_id != company.pk:
-        errors.setdefault("merchant", []).append("商户不属于本公司")
+        errors.setdefault("merchant", []).append(_("商户不属于本公司"))
     if community is not None and community.company_id != company.pk:
-        errors.setdefault("community", []).append("小区不属于本公司")
+        errors.setdefault("community", []).append(_("小区不属于本公司"))
     if errors:
         raise ValidationError(errors)
     return MerchantDocument.objects.create(
