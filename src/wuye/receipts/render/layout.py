@@ -198,10 +198,11 @@ def layout_for(
         totals.append((_("收款员"), content.cashier_name))
     community_line = content.community_name
     if content.community_phone:
-        community_line += f"  {_('电话')} {content.community_phone}"
+        # gettext outside f-strings: xgettext does not look inside them.
+        community_line += "  " + " ".join((_("电话"), content.community_phone))
     return ReceiptLayout(
         company_name=content.company_name,
-        uscc_line=f"{_('统一社会信用代码')} {content.company_uscc}",
+        uscc_line=" ".join((_("统一社会信用代码"), content.company_uscc)),
         title=_("收款收据") if kind == Receipt.Kind.PAYMENT else _("退款收据"),
         community_line=community_line,
         marks=tuple(marks),
@@ -229,7 +230,7 @@ def layout_for(
             for line in content.lines
         ),
         total_rows=tuple(totals),
-        amount_words=f"{_('人民币大写')} {amount_in_chinese(total_fen)}",
+        amount_words=" ".join((_("人民币大写"), amount_in_chinese(total_fen))),
         note_label=_("销账说明"),
         note=content.allocation_note,
         verify_url=verify_url,
