@@ -11,6 +11,7 @@ from django.utils.translation import pgettext_lazy
 
 from wuye.accounts.models import Role
 from wuye.core.money import format_yuan
+from wuye.receipts.views import RECEIPTS_READ
 from wuye.web import access
 
 register = template.Library()
@@ -37,6 +38,7 @@ def permille(value: int | None) -> str:
 NAV = [
     ("web:home", _("首页"), access.DASHBOARD),
     ("counter:index", _("收费台"), frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN})),
+    ("receipts:list", _("收据"), RECEIPTS_READ),
     ("web:communities", _("小区/房屋"), access.ESTATES),
     ("web:bills", _("账单"), access.BILLS),
     ("web:waivers", pgettext_lazy("nav", "减免"), access.WAIVERS_READ),
