@@ -72,7 +72,10 @@ def excel_like(rows_xml: str, *, date1904: bool = False) -> bytes:
             '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
             '</borders><cellStyleXfs count="1"><xf numFmtId="0"/></cellStyleXfs>'
             '<cellXfs count="3"><xf numFmtId="0"/><xf numFmtId="14" applyNumberFormat="1"/>'
-            '<xf numFmtId="176" applyNumberFormat="1"/></cellXfs></styleSheet>'
+            '<xf numFmtId="176" applyNumberFormat="1"/></cellXfs>'
+            # Excel always names its default style; without it openpyxl warns.
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+            "</styleSheet>"
         ),
         "xl/worksheets/sheet1.xml": (
             f'<worksheet xmlns="{M}"><sheetData>{rows_xml}</sheetData></worksheet>'
