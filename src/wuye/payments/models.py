@@ -196,24 +196,35 @@ class Payment(models.Model):
         return f"payment:{self.pk}"
 
 
-class PaymentAttempt(models.Model):
-    """One call to a channel to take money for an order, and what it answered."""
+class ChannelAttempt(models.Model):
+    """What one call to a channel sent and answered; keyed so a retry finds the first."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="attempts")
-    channel = models.CharField(max_length=20)
     idempotency_key = models.CharField(max_length=160, unique=True)
     amount_fen = models.BigIntegerField()
     result = models.CharField(max_length=12)
     reference = models.CharField(max_length=120, blank=True)
     message = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
-    )
     created_at = models.DateTimeField()
 
     class Meta:
+        abstract = True
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.result} {self.amount_fen}"
+
+
+class PaymentAttempt(ChannelAttempt):
+    """One call to a channel to take money for an order, and what it answered."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="attempts")
+    channel = models.CharField(max_length=20)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
+    )
+
+    class Meta(ChannelAttempt.Meta):
         verbose_name = _("支付请求")
         verbose_name_plural = _("支付请求")
 
@@ -258,28 +269,17 @@ class Refund(models.Model):
         return f"#{self.pk} {self.amount_fen}"
 
 
-class RefundAttempt(models.Model):
+class RefundAttempt(ChannelAttempt):
     """One call to a channel to give money back, and what it answered."""
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_attempts")
-    idempotency_key = models.CharField(max_length=160, unique=True)
-    amount_fen = models.BigIntegerField()
-    result = models.CharField(max_length=12)
-    reference = models.CharField(max_length=120, blank=True)
-    message = models.CharField(max_length=200, blank=True)
-    details = models.JSONField(default=dict, blank=True)
     refund = models.ForeignKey(
         Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
     )
-    created_at = models.DateTimeField()
 
-    class Meta:
-        ordering = ["-id"]
+    class Meta(ChannelAttempt.Meta):
         verbose_name = _("退款请求")
         verbose_name_plural = _("退款请求")
-
-    def __str__(self) -> str:
-        return f"{self.result} {self.amount_fen}"
 
 
 class PrepaidCard(models.Model):
