@@ -5,7 +5,7 @@ Usage (one database per process; ``bench/run.py`` runs the usual set)::
     python bench/billing.py --db postgres --units 100000
     python bench/billing.py --db sqlite --units 100000
 
-It creates a fresh database (PostgreSQL ``wuye_bench_h1``, or a SQLite file under
+It creates a fresh database (PostgreSQL ``wuye_bench_billing``, or a SQLite file under
 ``$WUYE_DATA_DIR``), migrates it, seeds one community with N units by bulk inserts, then:
 
 1. times ``billing_run_execute`` for January (3 fee items: area × price with a mid-month price
@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_NAME = "wuye_bench_h1"
+PG_NAME = "wuye_bench_billing"
 _PLAIN: dict[str, float] = {}
 BILL_COLS = (
     "company_id, community_id, unit_id, fee_item_id, period_start, period_end, revision, kind, "
@@ -44,7 +44,7 @@ def _setup(db: str) -> None:
     os.environ.setdefault("WUYE_FIELD_KEY", "rTSlGaa7bTBqEfpXiqsHdB0tQ5TtdxJzHGeb5LqIx4Q=")
     os.environ.setdefault("WUYE_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_SETTINGS_MODULE"] = "wuye.settings"
-    data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-h1"))
+    data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-billing"))
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["WUYE_DATA_DIR"] = str(data_dir)
     if db == "postgres":

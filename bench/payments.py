@@ -4,7 +4,7 @@ Usage (PostgreSQL only: row locks and concurrent writers are the point)::
 
     python bench/payments.py [--workers 4] [--payments 1200] [--baseline 5000]
 
-It creates a fresh database ``wuye_bench_h6``, migrates it and seeds 8 communities with
+It creates a fresh database ``wuye_bench_payments``, migrates it and seeds 8 communities with
 households and one open bill each (bulk inserts), plus one *hot* household with a bill per
 payment. Then, each phase with ``--workers`` processes (separate connections) started
 together:
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_NAME = "wuye_bench_h6"
+PG_NAME = "wuye_bench_payments"
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
 COMMUNITIES = 8  # default; --communities changes it
 
@@ -43,7 +43,7 @@ def _env() -> None:
     os.environ.setdefault("WUYE_FIELD_KEY", "rTSlGaa7bTBqEfpXiqsHdB0tQ5TtdxJzHGeb5LqIx4Q=")
     os.environ.setdefault("WUYE_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_SETTINGS_MODULE"] = "wuye.settings"
-    data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-h6"))
+    data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-payments"))
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["WUYE_DATA_DIR"] = str(data_dir)
     os.environ["DATABASE_URL"] = PG_URL
