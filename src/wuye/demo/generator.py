@@ -27,6 +27,7 @@ from wuye.accounts.models import Membership, Role, User
 from wuye.billing.models import Bill, FeeItem, FeeStandard, PriceTier
 from wuye.core.money import Rounding, div_round
 from wuye.core.periods import add_months
+from wuye.demo.history import HistoryResult, history_replay
 from wuye.estates.models import (
     Building,
     Community,
@@ -51,6 +52,7 @@ DEMO_USERS: list[tuple[str, str, str | None]] = [
     ("platform", "平台管理员", None),
     ("admin", "王管理", Role.ADMIN),
     ("cashier", "李收费", Role.CASHIER),
+    ("cashier2", "孙收费", Role.CASHIER),
     ("finance", "赵财务", Role.FINANCE),
     ("manager", "陈经理", Role.MANAGER),
     ("auditor", "周审计", Role.AUDITOR),
@@ -102,6 +104,7 @@ class DemoResult:
     billing_runs: int = 0
     bills: int = 0
     waivers: int = 0
+    history: HistoryResult | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -191,7 +194,8 @@ def demo_users_create(*, company: Company, communities: list[Community]) -> dict
         if role is not None:
             m = Membership.objects.create(user=user, company=company, role=role)
             if role == Role.CASHIER:  # a cashier works at one service centre
-                m.communities.set(communities[:1])
+                at = 1 if username == "cashier2" else 0
+                m.communities.set(communities[at : at + 1])
         users[username] = user
     return users
 
@@ -887,5 +891,25 @@ def demo_load(
     with transaction.atomic():
         for community in communities:
             _waivers(community=community, users=users, on_date=today, rng=rng, result=result)
+    if run is not None:
+        t2 = time.perf_counter()
+        h = result.history = history_replay(
+            rng=rng,
+            communities=communities,
+            cashiers=[users["cashier"], users["cashier2"]],
+            finance=users["finance"],
+            today=today,
+            say=out,
+        )
+        result.seconds["history"] = round(time.perf_counter() - t2, 2)
+        rates = " ".join(f"{m} {r / 10:.0f}%" for m, r in h.collection_permille.items())
+        out(
+            f"  收费历史: {h.shifts} 个班次 (均已交班, 1 个短款 {h.shortage_fen / 100:.2f} 元), "
+            f"{h.payments} 笔收款 (现金 {h.cash_payments}, 预存余额 {h.prepaid_payments}, "
+            f"部分缴费 {h.partial_payments}, 预存/充值 {h.prepayments}), "
+            f"预付卡 {h.cards} 张, 解款 {h.paid_out} 次, 退款 {h.refunds}, 作废收据 {h.voids} "
+            f"({result.seconds['history']}s)"
+        )
+        out(f"  收缴率 (按账期): {rates}")
     result.seconds["total"] = round(time.perf_counter() - t0, 2)
     return result

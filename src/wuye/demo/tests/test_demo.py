@@ -9,19 +9,32 @@ from datetime import date
 from io import StringIO
 
 import pytest
+from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import F, Sum
+from django.utils import timezone
 from stdnum.cn import ric, uscc
 
 from wuye.accounts.models import Membership, User
+from wuye.billing.latefees import late_fees_for_units
 from wuye.billing.models import Bill, BillingRun, FeeStandard, Waiver
-from wuye.billing.selectors import negative_prepaid_balances, receivable_mismatches
+from wuye.billing.selectors import (
+    negative_prepaid_balances,
+    prepaid_balance,
+    receivable_mismatches,
+)
+from wuye.core.periods import add_months
+from wuye.counter.models import CashMovement, Shift
+from wuye.counter.selectors import drawer_cash, shift_report
+from wuye.demo.history import DEMO_CARD_PASSWORD
 from wuye.estates.models import Community, Company, MeterReading, Resident, Unit
 from wuye.ledger.models import AccountKind, JournalLine
 from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
 from wuye.merchants.models import Merchant
 from wuye.merchants.selectors import documents_expiring, fee_for
+from wuye.payments.models import OrderBill, Payment, PrepaidCard, Refund
+from wuye.receipts.models import Receipt
 
 TODAY = date(2026, 11, 22)
 
@@ -111,3 +124,81 @@ def test_running_demo_again_on_a_loaded_database_loads_nothing_more(demo):
     assert Company.objects.count() == 1
     assert Unit.objects.count() == 60
     assert Bill.objects.count() == bills
+
+
+def test_demo_history_has_closed_shifts_payments_a_refund_a_void_and_overdue_households(demo):
+    cashiers = {u.username: u for u in User.objects.filter(username__in=["cashier", "cashier2"])}
+    finance = User.objects.get(username="finance")
+    shifts = list(Shift.objects.order_by("opened_at"))
+    payments = list(Payment.objects.all())
+    partly_paid = Bill.objects.filter(
+        paid_fen__gt=0, paid_fen__lt=F("amount_fen") - F("waived_fen")
+    )
+    overdue = Bill.objects.filter(
+        due_date__lt=TODAY, paid_fen__lt=F("amount_fen") - F("waived_fen")
+    )
+    refund = Refund.objects.get()
+    void = Receipt.objects.get(state="void")
+    card = PrepaidCard.objects.order_by("pk").first()
+    opened = set(Shift.objects.values_list("community_id", "cashier_id"))
+
+    # Every working day of the last three months and this one, one closed shift per community.
+    assert {timezone.localdate(s.opened_at) for s in shifts} >= {
+        date(2026, 8, 3),
+        date(2026, 11, 20),
+    }
+    assert all(timezone.localdate(s.opened_at).weekday() < 5 for s in shifts)
+    assert len(opened) == 2 and {c for _, c in opened} == {u.pk for u in cashiers.values()}
+    assert all(s.state == "closed" for s in shifts)
+    for s in shifts:  # each report adds up, as closed
+        assert shift_report(shift=s).check() == [], s
+    short = Shift.objects.exclude(difference_fen=0).get()
+    assert short.difference_fen == -1000 and short.difference_note
+    assert CashMovement.objects.filter(kind="paid_out", reason="解款存入银行").exists()
+    for u in cashiers.values():  # the drawers are empty between shifts
+        assert sum(drawer_cash(cashier_id=u.pk, community_id=c) for c, _ in opened) == 0
+
+    # Payments in office hours, each in the month after its newest bill, never in the future.
+    assert len(payments) > 20
+    for p in payments:
+        local = timezone.localtime(p.paid_at)
+        assert date(2026, 8, 1) <= local.date() < TODAY and 8 <= local.hour < 18, p
+        chosen = OrderBill.objects.filter(order_id=p.order_id).values("bill_id")
+        newest = Bill.objects.filter(pk__in=chosen).order_by("-period_start").first()
+        if newest is not None:
+            assert newest.period_start < local.date().replace(day=1) <= add_months(
+                newest.period_start, 1
+            ) or newest.period_start < date(2026, 7, 1), p
+    assert any(p.channel == "cash" and (p.change_fen or 0) > 0 for p in payments)
+    assert any(p.channel == "prepaid" for p in payments)
+    assert any(p.prepaid_fen > 0 for p in payments)  # a prepayment beyond the bills
+    assert partly_paid.exists()
+    assert card is not None and check_password(DEMO_CARD_PASSWORD, card.password_hash)
+    assert Payment.objects.filter(channel="prepaid", unit_id=card.unit_id).exists()
+
+    # Paid, prepaid and overdue households (late fees accruing), and a recent month mostly open.
+    paid_units = {p.unit_id for p in payments}
+    owing_units = set(overdue.values_list("unit_id", flat=True))
+    assert paid_units - owing_units  # some have paid everything due
+    assert len(owing_units - paid_units) >= 5
+    assert late_fees_for_units(unit_ids=owing_units, as_of=TODAY)
+    assert any(prepaid_balance(unit_id=u) > 0 for u in paid_units)
+    rate = {
+        period: paid / (amount - waived)
+        for period, amount, paid, waived in Bill.objects.filter(kind__in=["regular", "metered"])
+        .values_list("period_start")
+        .annotate(Sum("amount_fen"), Sum("paid_fen"), Sum("waived_fen"))
+    }
+    assert rate[date(2026, 10, 1)] < 0.5 < rate[date(2026, 1, 1)]
+
+    # A full refund of a cash payment approved by finance; its receipt voided the same way.
+    assert refund.approved_by == finance and refund.amount_fen == refund.payment.amount_fen
+    assert refund.payment.channel == "cash" and refund.shift is not None
+    assert void.number == refund.payment.receipt_number
+    assert void.void_requested_by == cashiers["cashier"] and void.void_approved_by == finance
+
+    # The ledger still holds together.
+    assert unbalanced_entry_ids() == []
+    assert receivable_mismatches() == []
+    assert negative_prepaid_balances() == []
+    assert "收费历史" in demo and "135790" in demo

@@ -20,6 +20,7 @@ from wuye.demo.generator import (
     DEMO_USERS,
     demo_load,
 )
+from wuye.demo.history import DEMO_CARD_PASSWORD
 from wuye.estates.models import Company
 
 
@@ -102,6 +103,7 @@ class Command(BaseCommand):
         w(f"演示账号 (demo logins), 密码均为 password for all: {DEMO_PASSWORD}")
         for username, display, role in DEMO_USERS:
             w(f"  {username:<9} {display}  ({role or 'superuser'})")
-        w("  cashier 只看得到锦绣苑 (the cashier sees one community only)")
+        w("  cashier 只看得到锦绣苑, cashier2 只看得到滨江花园 (each cashier sees one community)")
+        w(f"演示预付卡密码 (demo prepaid-card password): {DEMO_CARD_PASSWORD}")
         w(f"收单商户号 MID {ACQUIRER_MID}, 终端号 TID {ACQUIRER_TID}")
         w("")
