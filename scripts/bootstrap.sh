@@ -27,6 +27,7 @@ if [ "${WUYE_SYSTEM_PACKAGES:-1}" = "1" ] && command -v apt-get >/dev/null 2>&1 
   [ -x /usr/bin/chromium ] || need+=(chromium)
   fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need+=(fonts-wqy-zenhei)
   command -v msgfmt >/dev/null 2>&1 || need+=(gettext)
+  command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need[*]}"
     apt-get update -qq >/dev/null
