@@ -25,7 +25,8 @@ if [ "${WUYE_SYSTEM_PACKAGES:-1}" = "1" ] && command -v apt-get >/dev/null 2>&1 
    && [ "$(id -u)" = "0" ]; then
   need=()
   [ -x /usr/bin/chromium ] || need+=(chromium)
-  fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || need+=(fonts-wqy-zenhei)
+  # grep without -q reads all of fc-list, so pipefail never sees a SIGPIPE.
+  fc-list 2>/dev/null | grep -i "wenquanyi\|noto sans cjk" >/dev/null || need+=(fonts-wqy-zenhei)
   command -v msgfmt >/dev/null 2>&1 || need+=(gettext)
   command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
   if [ ${#need[@]} -gt 0 ]; then
