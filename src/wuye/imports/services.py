@@ -146,6 +146,27 @@ class _Plan:
 
 
 @dataclass
+class _Updates:
+    """Existing rows a file changes, and which of their fields, for one ``bulk_update``."""
+
+    rows: list[Any] = field(default_factory=list)
+    fields: set[str] = field(default_factory=set)
+
+    def record(self, plan: _Plan, obj: Any, changed: list[str]) -> None:
+        """Count ``obj`` as updated (keeping it for the write) or as unchanged."""
+        if changed:
+            self.fields.update(changed)
+            self.rows.append(obj)
+            plan.updated += 1
+        else:
+            plan.unchanged += 1
+
+    def save(self, model: Any) -> None:
+        if self.rows:
+            model.objects.bulk_update(self.rows, sorted(self.fields), batch_size=1000)
+
+
+@dataclass
 class _Context:
     company: Company
     spec: Spec
@@ -253,8 +274,7 @@ def _plan_units(ctx: _Context, rows: list[Row]) -> _Plan:
     new_buildings: dict[tuple[int, str], Building] = {}
     renamed: dict[int, Building] = {}
     new_units: list[Unit] = []
-    changed_units: list[Unit] = []
-    fields: set[str] = set()
+    updates = _Updates()
     plan = _Plan()
     for n, v in rows:
         comm = ctx.community(n, v, comms)
@@ -292,20 +312,14 @@ def _plan_units(ctx: _Context, rows: list[Row]) -> _Plan:
             plan.created += 1
             continue
         changed = _changed(unit, values, ctx.absent)
-        if changed:
-            fields.update(changed)
-            changed_units.append(unit)
-            plan.updated += 1
-        else:
-            plan.unchanged += 1
+        updates.record(plan, unit, changed)
 
     def apply() -> None:
         Building.objects.bulk_create(new_buildings.values(), batch_size=1000)
         if renamed:
             Building.objects.bulk_update(renamed.values(), ["name"], batch_size=1000)
         Unit.objects.bulk_create(new_units, batch_size=1000)
-        if changed_units:
-            Unit.objects.bulk_update(changed_units, sorted(fields), batch_size=1000)
+        updates.save(Unit)
 
     plan.apply = apply
     return plan
@@ -322,8 +336,7 @@ def _plan_residents(ctx: _Context, rows: list[Row]) -> _Plan:
         for r in Resident.objects.filter(unit__community__company=ctx.company).defer("id_card")
     }
     new: list[Resident] = []
-    changed_rows: list[Resident] = []
-    fields: set[str] = set()
+    updates = _Updates()
     plan = _Plan()
     for n, v in rows:
         comm = ctx.community(n, v, comms)
@@ -389,17 +402,11 @@ def _plan_residents(ctx: _Context, rows: list[Row]) -> _Plan:
         changed = _changed(resident, values, ctx.absent)
         if id_values is not None:
             changed.extend(_changed_id(resident, id_values))
-        if changed:
-            fields.update(changed)
-            changed_rows.append(resident)
-            plan.updated += 1
-        else:
-            plan.unchanged += 1
+        updates.record(plan, resident, changed)
 
     def apply() -> None:
         Resident.objects.bulk_create(new, batch_size=1000)
-        if changed_rows:
-            Resident.objects.bulk_update(changed_rows, sorted(fields), batch_size=1000)
+        updates.save(Resident)
 
     plan.apply = apply
     return plan
@@ -427,8 +434,7 @@ def _plan_parking(ctx: _Context, rows: list[Row]) -> _Plan:
         for p in ParkingSpace.objects.filter(community__company=ctx.company)
     }
     new: list[ParkingSpace] = []
-    changed_rows: list[ParkingSpace] = []
-    fields: set[str] = set()
+    updates = _Updates()
     plan = _Plan()
     for n, v in rows:
         comm = ctx.community(n, v, comms)
@@ -447,17 +453,11 @@ def _plan_parking(ctx: _Context, rows: list[Row]) -> _Plan:
             plan.created += 1
             continue
         changed = _changed(space, values, ctx.absent)
-        if changed:
-            fields.update(changed)
-            changed_rows.append(space)
-            plan.updated += 1
-        else:
-            plan.unchanged += 1
+        updates.record(plan, space, changed)
 
     def apply() -> None:
         ParkingSpace.objects.bulk_create(new, batch_size=1000)
-        if changed_rows:
-            ParkingSpace.objects.bulk_update(changed_rows, sorted(fields), batch_size=1000)
+        updates.save(ParkingSpace)
 
     plan.apply = apply
     return plan
@@ -482,8 +482,7 @@ def _plan_readings(ctx: _Context, rows: list[Row]) -> _Plan:
     }
     new_meters: dict[tuple[int, str], Meter] = {}
     new: list[MeterReading] = []
-    changed_rows: list[MeterReading] = []
-    fields: set[str] = set()
+    updates = _Updates()
     plan = _Plan()
     for n, v in rows:
         comm = ctx.community(n, v, comms)
@@ -515,18 +514,12 @@ def _plan_readings(ctx: _Context, rows: list[Row]) -> _Plan:
             plan.created += 1
             continue
         changed = _changed(reading, values, ctx.absent)
-        if changed:
-            fields.update(changed)
-            changed_rows.append(reading)
-            plan.updated += 1
-        else:
-            plan.unchanged += 1
+        updates.record(plan, reading, changed)
 
     def apply() -> None:
         Meter.objects.bulk_create(new_meters.values(), batch_size=1000)
         MeterReading.objects.bulk_create(new, batch_size=1000)
-        if changed_rows:
-            MeterReading.objects.bulk_update(changed_rows, sorted(fields), batch_size=1000)
+        updates.save(MeterReading)
 
     plan.apply = apply
     return plan
