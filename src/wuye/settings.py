@@ -13,6 +13,7 @@ Everything an operator sets comes from the environment:
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from collections.abc import Callable
@@ -72,6 +73,15 @@ INSTALLED_APPS = [
     "wuye.receipts",
     "wuye.counter",
     "wuye.imports",
+    "wuye.channels.card",
+    "wuye.channels.qrpay",
+    "wuye.channels.wechat",
+    "wuye.channels.alipay",
+    "wuye.terminals",
+    "wuye.posterm",
+    "wuye.notices",
+    "wuye.reconciliation",
+    "wuye.sims",
     "wuye.web",
     "wuye.demo",
 ]
@@ -162,6 +172,15 @@ WUYE_CHANNELS = [
 ]
 # Allocation of a partial payment: late fee before principal (False: principal first).
 WUYE_ALLOCATE_LATE_FEE_FIRST = True
+
+# Per-part settings live in wuye/conf/<part>.py: their CHANNELS join WUYE_CHANNELS and their
+# other upper-case names become settings here.
+for _part in ("card", "qrpay", "wechat", "alipay", "terminal", "acquirer", "reconciliation"):
+    _conf = importlib.import_module(f"wuye.conf.{_part}")
+    WUYE_CHANNELS += list(getattr(_conf, "CHANNELS", []))
+    globals().update(
+        {k: v for k, v in vars(_conf).items() if k.isupper() and k != "CHANNELS"}
+    )
 
 _task_backend = os.environ.get("WUYE_TASK_BACKEND", "immediate")
 TASKS = {

@@ -23,6 +23,17 @@ if find_spec("wuye.imports.urls") is not None:
 urlpatterns.append(path("counter/", include("wuye.counter.urls")))
 # Receipts: staff screens and the public QR verification page /r/<token>/.
 urlpatterns.append(path("r/", include("wuye.receipts.urls")))
+# Bank card (issue 4): terminal management screens, the terminals' own API, card orders.
+urlpatterns.append(path("terminals/", include("wuye.terminals.urls")))
+urlpatterns.append(path("api/terminal/", include("wuye.terminals.api_urls")))
+urlpatterns.append(path("pay/card/", include("wuye.channels.card.urls")))
+# QR (issue 5): the counter's QR page, provider notifications, bill notices.
+urlpatterns.append(path("pay/qr/", include("wuye.channels.qrpay.urls")))
+urlpatterns.append(path("pay/wechat/", include("wuye.channels.wechat.urls")))
+urlpatterns.append(path("pay/alipay/", include("wuye.channels.alipay.urls")))
+urlpatterns.append(path("notices/", include("wuye.notices.urls")))
+# Reconciliation (issue 6).
+urlpatterns.append(path("reconciliation/", include("wuye.reconciliation.urls")))
 urlpatterns.append(path("", include("wuye.web.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

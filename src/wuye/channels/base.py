@@ -135,6 +135,11 @@ class Channel(ABC):
     """Human name (Chinese source string; translate at display)."""
     clearing_account: ClassVar[AccountKind]
     """Where the money sits once taken: CASH, PREPAID or CLEARING."""
+    counter_url: ClassVar[str | None] = None
+    """URL name (one argument: the order's pk) of the page that takes this channel's money at
+    the counter once the order exists — the card terminal's or the QR code's waiting page. None
+    for channels the counter pays inline (cash, prepaid). The page sends the cashier on to
+    ``counter:order`` when the order is settled."""
 
     def clearing_dims(
         self, *, community_id: int, unit_id: int, cashier_id: int | None

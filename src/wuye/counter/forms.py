@@ -91,6 +91,13 @@ class PayForm(forms.Form):
 
     def __init__(self, *args: Any, bill_ids: list[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        from wuye.counter.services import external_channels
+
+        channel_field = self.fields["channel"]
+        assert isinstance(channel_field, forms.ChoiceField)
+        channel_field.choices = self.CHANNELS + [
+            (code, _(c.name) if c.name else code) for code, c in external_channels().items()
+        ]
         field = self.fields["bills"]
         assert isinstance(field, forms.TypedMultipleChoiceField)
         field.choices = [(b, str(b)) for b in bill_ids]

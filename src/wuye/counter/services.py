@@ -380,6 +380,51 @@ def counter_checkout(
     return CheckoutResult(order=order, payment=payment, change_fen=int(change or 0))
 
 
+def external_channels() -> dict[str, Any]:
+    """Registered channels the counter hands over to their own page (card terminal, QR)."""
+    from wuye.channels.registry import channels_all
+
+    return {code: c for code, c in channels_all().items() if c.counter_url}
+
+
+def counter_order_start(
+    *,
+    shift: Shift,
+    unit: Unit,
+    bill_ids: list[int],
+    amount_fen: int | None,
+    channel: str,
+    idempotency_key: str,
+    now: datetime,
+) -> Any:
+    """Create the pending order of a channel paid on its own page (card, QR); return it.
+
+    The channel's ``counter_url`` page then takes the money (pushes the amount to the terminal,
+    shows the QR code) and ``payments.services.payment_capture`` posts it. The same key returns
+    the same order. Raise ShiftNotOpen, CounterPayError and the payments errors.
+    """
+    if channel not in external_channels():
+        raise CounterPayError(_("支付方式 %(c)s 不能在收费台使用") % {"c": channel})
+    if not Shift.objects.filter(pk=shift.pk, state=Shift.State.OPEN).exists():
+        raise ShiftNotOpen(_("班次已交班, 请重新开班"))
+    if unit.community_id != shift.community_id:
+        raise CounterPayError(_("房屋 %(label)s 不属于本班次的小区") % {"label": unit.label})
+    if amount_fen is not None:
+        _check_fen("amount_fen", amount_fen, positive=True)
+    if not bill_ids and amount_fen is None:
+        raise CounterPayError(_("请勾选账单或输入金额"))
+    return _payments_services().order_create(
+        unit=unit,
+        bill_ids=list(bill_ids),
+        amount_fen=amount_fen,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        cashier=shift.cashier,
+        shift_id=shift.pk,
+        now=now,
+    )
+
+
 def counter_refund(
     *,
     payment: Any,

@@ -10,6 +10,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("units/<int:pk>/", views.household, name="household"),
     path("units/<int:pk>/pay/", views.pay, name="pay"),
+    path("orders/<int:pk>/", views.order, name="order"),
     path("payments/<int:pk>/refund/", views.refund, name="refund"),
     path("shifts/", views.shifts, name="shifts"),
     path("shifts/open/", views.shift_open, name="shift_open"),

@@ -137,7 +137,24 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
     if shift is None:
         messages.error(request, _("请先开班再收款"))
         return redirect("counter:shift_open")
-    if form.is_valid():
+    if form.is_valid() and form.cleaned_data["channel"] in services.external_channels():
+        data = form.cleaned_data
+        try:
+            order = services.counter_order_start(
+                shift=shift,
+                unit=unit,
+                bill_ids=list(data["bills"]),
+                amount_fen=data["amount"],
+                channel=data["channel"],
+                idempotency_key=data["idempotency_key"],
+                now=_now(),
+            )
+        except (ValueError, AccessDenied) as exc:
+            form.add_error(None, _payment_error_text(exc))
+        else:
+            url = services.external_channels()[data["channel"]].counter_url
+            return redirect(url, order.pk)
+    elif form.is_valid():
         data = form.cleaned_data
         try:
             result = services.counter_checkout(
@@ -162,6 +179,21 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
             return _paid(request, unit, result)
     ctx = _household_context(request, unit, form)
     return render(request, "counter/household.html", ctx, status=422)
+
+
+@access.role_required(COUNTER)
+def order(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where a channel's own page (card terminal, QR) sends the cashier once the order settles:
+    the paid page with its receipt, or the order's state while it is still open."""
+    from wuye.payments.models import Order, Payment
+
+    found = get_object_or_404(Order, pk=pk, unit__in=_units(request))
+    payment = Payment.objects.filter(order=found).order_by("pk").first()
+    if payment is not None:
+        result = services.CheckoutResult(order=found, payment=payment, change_fen=0)
+        return _paid(request, found.unit, result)
+    ctx = {"order": found, "unit": found.unit, **_bar(request)}
+    return render(request, "counter/order.html", ctx)
 
 
 def _paid(request: HttpRequest, unit: Unit, result: services.CheckoutResult) -> HttpResponse:

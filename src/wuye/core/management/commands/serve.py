@@ -34,6 +34,11 @@ class Command(BaseCommand):
             help="不启动后台任务进程 (tasks then run in the web process)",
         )
         parser.add_argument("--no-collectstatic", action="store_true")
+        parser.add_argument(
+            "--with-companions",
+            action="store_true",
+            help="也启动演示的模拟器与终端 (also start wuye.demo.companions: simulators, terminal)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         # Ctrl-C or a service manager's SIGTERM stop both children (a shell may have started
@@ -56,6 +61,12 @@ class Command(BaseCommand):
             )
             if not opts["no_worker"]:
                 procs.append(subprocess.Popen(wuye_argv("worker"), env=env))  # noqa: S603
+            if opts["with_companions"]:
+                from wuye.demo.companions import DEMO_COMPANIONS
+
+                for name, argv in DEMO_COMPANIONS:
+                    self.stdout.write(f"启动 (starting) {name}: wuye {' '.join(argv)}")
+                    procs.append(subprocess.Popen(wuye_argv(*argv), env=env))  # noqa: S603
             self.stdout.write(f"Wuye: http://{opts['host']}:{opts['port']}/  (Ctrl-C 停止)")
             while all(p.poll() is None for p in procs):
                 time.sleep(0.5)

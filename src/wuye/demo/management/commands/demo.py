@@ -78,7 +78,7 @@ class Command(BaseCommand):
         self._print_logins(opts["port"])
         if not opts["no_serve"]:
             os.environ["WUYE_DEBUG"] = "0"  # the demo runs as in production: DEBUG off
-            call_command("serve", port=opts["port"])
+            call_command("serve", port=opts["port"], with_companions=True)
 
     def _reset(self) -> None:
         db = settings.DATABASES["default"]

@@ -1,0 +1,6 @@
+"""URLs of this part (filled in by its issue's work)."""
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "alipay"
+urlpatterns: list[URLPattern | URLResolver] = []

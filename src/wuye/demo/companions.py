@@ -1,0 +1,10 @@
+"""Processes ``wuye demo`` starts next to the web server and the task worker.
+
+Each part that has something to run in the demo (a simulator, the demo POS terminal) adds one
+entry: a name and the ``wuye`` sub-command line. ``serve --with-companions`` starts them in this
+order and stops them with the server.
+"""
+
+from __future__ import annotations
+
+DEMO_COMPANIONS: list[tuple[str, list[str]]] = []

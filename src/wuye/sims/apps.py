@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SimsConfig(AppConfig):
+    name = "wuye.sims"
+    label = "sims"
+    verbose_name = "模拟器"
