@@ -44,6 +44,7 @@ from wuye.channels.base import (
     PaymentRequest,
     PaymentResponse,
     RefundRequest,
+    RefundResponse,
     mask_pan,
 )
 from wuye.channels.cash.constants import CODE as CASH
@@ -981,8 +982,14 @@ def refund_create(
     approved_by: Any,
     now: datetime,
     shift_id: int | None = None,
+    channel_response: RefundResponse | None = None,
 ) -> Refund:
     """Give back ``amount_fen`` of ``payment`` through the channel that took it; return it.
+
+    ``channel_response``: the channel's PROCESSED answer when the refund was done out of band
+    before this call (a card void/refund performed on the terminal, a QR refund confirmed by
+    notification or query); the channel is then not asked again. Its ``amount_fen`` must equal
+    ``amount_fen``.
 
     ``approved_by`` must hold the finance role (AccessDenied). Full or partial, never more
     than paid minus refunded. Undoes, in this order, the surplus held as refund due, the
@@ -1064,17 +1071,22 @@ def refund_create(
         lines.append(credit(chan.clearing_account, amount_fen, **dims))
         n = RefundAttempt.objects.filter(payment_id=locked.pk).count() + 1
         key = f"refund:{locked.channel}:{locked.reference}:{n}"
-        response = chan.refund(
-            RefundRequest(
-                payment_id=locked.pk,
-                payment_reference=locked.reference,
-                amount_fen=amount_fen,
-                idempotency_key=key,
-                community_id=locked.community_id,
-                unit_id=locked.unit_id,
-                cashier_id=drawer,
+        if channel_response is not None:
+            if channel_response.amount_fen != amount_fen:
+                raise RefundError(_("渠道退款金额与申请金额不符"))
+            response = channel_response
+        else:
+            response = chan.refund(
+                RefundRequest(
+                    payment_id=locked.pk,
+                    payment_reference=locked.reference,
+                    amount_fen=amount_fen,
+                    idempotency_key=key,
+                    community_id=locked.community_id,
+                    unit_id=locked.unit_id,
+                    cashier_id=drawer,
+                )
             )
-        )
         if response.result != ChannelResult.PROCESSED:
             raise RefundError(response.message or _("渠道未完成退款"))
         entry = entry_post(
