@@ -60,6 +60,17 @@ def _check_balanced(lines: Sequence[Line]) -> None:
         raise UnbalancedEntry(f"entry does not balance: lines sum to {total} fen")
 
 
+def entry_lines_check(lines: Iterable[Line]) -> list[Line]:
+    """Return ``lines`` without zero lines, checked to balance.
+
+    For writers that insert an entry's rows themselves (``payments.posting``). Raises
+    UnbalancedEntry if the lines do not sum to zero, are not int fen, or none is left.
+    """
+    kept = [line for line in lines if line.amount_fen != 0]
+    _check_balanced(kept)
+    return kept
+
+
 def entry_post(
     *,
     company_id: int,
@@ -76,14 +87,15 @@ def entry_post(
     Zero lines are dropped. Must be called inside the caller's transaction together with the
     state change it records. Raises UnbalancedEntry if the lines do not sum to zero.
     """
-    kept = [line for line in lines if line.amount_fen != 0]
-    _check_balanced(kept)
+    kept = entry_lines_check(lines)
     if idempotency_key:
         existing = JournalEntry.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
+    # A savepoint only when a key is given: then a concurrent poster's unique violation is
+    # caught and its entry returned. Without a key a failure fails the caller's transaction.
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=bool(idempotency_key)):
             entry = JournalEntry.objects.create(
                 company_id=company_id,
                 kind=kind,

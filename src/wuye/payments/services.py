@@ -807,22 +807,25 @@ def _allocation_note(moves: list[_Move], *, prepaid_fen: int, refund_fen: int) -
     return "; ".join(parts)
 
 
-def _receipt(
-    order: Order,
-    chan: Channel,
-    response: PaymentResponse,
-    now: datetime,
+def _receipt_content(
     *,
-    reference: str,
+    company_name: str,
+    company_uscc: str,
+    community_name: str,
+    community_phone: str,
+    household_label: str,
+    payer_name: str,
+    cashier_name: str,
+    chan: Channel,
+    amount_fen: int,
     moves: list[_Move],
     prepaid_fen: int,
     details: dict[str, Any],
+    now: datetime,
     kind: str = "payment",
-    amount_fen: int | None = None,
-) -> str:
-    """Issue the receipt inside the payment's transaction; return its number."""
+) -> Any:
+    """Return the ``ReceiptContent`` of a payment (or refund) from facts already in hand."""
     from wuye.receipts.content import ReceiptContent, ReceiptLine
-    from wuye.receipts.services import receipt_issue
 
     sign = -1 if kind == "refund" else 1
     lines = tuple(
@@ -837,29 +840,23 @@ def _receipt(
         )
         for m in moves
     )
-    company = order.community.company
-    amount = response.amount_fen if amount_fen is None else amount_fen
-    refund_due = amount - sum(m.amount_fen for m in moves) - prepaid_fen
-    content = ReceiptContent(
-        company_name=company.name,
-        company_uscc=company.uscc,
-        community_name=order.community.name,
-        community_phone=order.community.phone,
-        household_label=order.unit.label,
-        payer_name=(
-            order.payer_name or "" if hasattr(order, "payer_name") else _payer_name(order.unit_id)
-        ),
+    refund_due = amount_fen - sum(m.amount_fen for m in moves) - prepaid_fen
+    return ReceiptContent(
+        company_name=company_name,
+        company_uscc=company_uscc,
+        community_name=community_name,
+        community_phone=community_phone,
+        household_label=household_label,
+        payer_name=payer_name,
         lines=lines,
-        amount_fen=sign * amount,
+        amount_fen=sign * amount_fen,
         channel=chan.code,
         channel_label=_(chan.name) if chan.name else chan.code,
         funding_source=details.get("funding_source", ""),
         masked_pan=details.get("masked_pan", ""),
         rrn=details.get("rrn", ""),
         auth_code=details.get("auth_code", ""),
-        cashier_name=(order.cashier.get_full_name() or order.cashier.username)
-        if order.cashier is not None
-        else "",
+        cashier_name=cashier_name,
         tendered_fen=details.get("tendered_fen"),
         change_fen=details.get("change_fen"),
         prepaid_credit_fen=sign * prepaid_fen,
@@ -869,6 +866,49 @@ def _receipt(
             else _allocation_note(moves, prepaid_fen=prepaid_fen, refund_fen=refund_due)
         ),
         paid_at=now,
+    )
+
+
+def _cashier_name(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.username)
+
+
+def _receipt(
+    order: Order,
+    chan: Channel,
+    response: PaymentResponse,
+    now: datetime,
+    *,
+    reference: str,
+    moves: list[_Move],
+    prepaid_fen: int,
+    details: dict[str, Any],
+    kind: str = "payment",
+    amount_fen: int | None = None,
+) -> str:
+    """Issue the receipt inside the payment's transaction; return its number."""
+    from wuye.receipts.services import receipt_issue
+
+    company = order.community.company
+    content = _receipt_content(
+        company_name=company.name,
+        company_uscc=company.uscc,
+        community_name=order.community.name,
+        community_phone=order.community.phone,
+        household_label=order.unit.label,
+        payer_name=(
+            order.payer_name or "" if hasattr(order, "payer_name") else _payer_name(order.unit_id)
+        ),
+        cashier_name=_cashier_name(order.cashier),
+        chan=chan,
+        amount_fen=response.amount_fen if amount_fen is None else amount_fen,
+        moves=moves,
+        prepaid_fen=prepaid_fen,
+        details=details,
+        now=now,
+        kind=kind,
     )
     receipt = receipt_issue(
         company_id=order.company_id,

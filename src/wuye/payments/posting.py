@@ -1,0 +1,743 @@
+"""The counter's fast path: a cash payment made and posted in one transaction, few round trips.
+
+``cash_checkout`` does what ``services.order_create`` then ``services.cash_pay`` do — the
+order and its bills (a bill in one pending order only), late fees, allocation (销账),
+``Bill.paid_fen``, the balanced journal entry (Dr CASH per cashier / Cr RECEIVABLE, surplus
+Cr PREPAID), the ``Payment`` and its ``PaymentAttempt``, the community's gap-free receipt
+number and the receipt — but in *one* commit, with the rows it already holds never read again:
+
+1. outside the transaction, one ``SELECT``: household, community, company, payer, and
+   whether the idempotency key was used;
+2. ``SELECT … FOR UPDATE`` of the chosen bills and their late-fee bills (with fee items);
+   late fees are charged (``billing.latefees.late_fee_charge``) only for a bill that can
+   accrue one, so the usual case costs no late-fee query;
+3. on PostgreSQL one statement of data-modifying CTEs: order (state ``paid``), its bill rows
+   (``pending`` for now: the partial unique index still refuses a bill in another pending
+   order), journal entry and all its lines (one INSERT, so the balance trigger of
+   ``ledger/migrations/0002`` checks it), payment, allocations, every bill's ``paid_fen``,
+   the attempt;
+4. last, one statement that takes the receipt number (``UPDATE … RETURNING`` on the
+   community's sequence row), inserts the receipt, sets ``Payment.receipt_number`` and
+   releases the order's bill rows — so the sequence row, the one point every payment of a
+   community queues on, is held only from this statement to ``COMMIT``.
+
+On SQLite the same writes go through the ORM in the same transaction (SQLite has no
+data-modifying CTEs, and one writer at a time anyway). Same key → same order and payment,
+as with ``order_create`` + ``cash_pay``; anything odd (the key's order is pending, a race on
+the key, no receipt sequence for the year yet) falls back to those services.
+"""
+
+# SQL here is built from model metadata (table and column names) and placeholders only;
+# every value is a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wuye.billing.latefees import late_fee_charge
+from wuye.billing.models import Allocation, Bill, FeeItem
+from wuye.channels.base import ChannelResult, PaymentRequest
+from wuye.channels.cash.constants import CODE as CASH
+from wuye.channels.cash.constants import TENDERED_KEY
+from wuye.estates.models import Community, Company, Resident, Unit
+from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
+from wuye.ledger.services import Line, credit, debit, entry_lines_check, entry_post
+from wuye.payments.models import Order, OrderBill, Payment, PaymentAttempt
+from wuye.payments.services import (
+    BillInPendingOrder,
+    IdempotencyKeyConflict,
+    InsufficientTender,
+    PaymentError,
+    _allocation_order,
+    _bills_with_late_fee_bills,
+    _cashier_name,
+    _channel,
+    _existing_payment,
+    _is_fen,
+    _may_accrue,
+    _Move,
+    _on_date,
+    _receipt_content,
+    _safe_details,
+    cash_pay,
+)
+from wuye.receipts.models import Receipt, ReceiptSequence
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the receipt and the ledger need about the household, read once."""
+
+    label: str
+    community_id: int
+    community_name: str
+    community_phone: str
+    surplus_policy: str
+    company_id: int
+    company_name: str
+    company_uscc: str
+    payer_name: str
+    existing_order_id: int | None
+
+
+def _t(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _context(unit_id: int, idempotency_key: str) -> _Context | None:
+    sql = (
+        "SELECT u.label, c.id, c.name, c.phone, c.surplus_policy, co.id, co.name, co.uscc, "
+        f" (SELECT r.name FROM {_t(Resident)} r WHERE r.unit_id = u.id AND r.role = %s"
+        "   ORDER BY r.is_primary DESC, r.id LIMIT 1),"
+        f" (SELECT o.id FROM {_t(Order)} o WHERE o.idempotency_key = %s)"
+        f" FROM {_t(Unit)} u JOIN {_t(Community)} c ON c.id = u.community_id"
+        f" JOIN {_t(Company)} co ON co.id = c.company_id WHERE u.id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Resident.Role.OWNER, idempotency_key, unit_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return _Context(
+        label=row[0],
+        community_id=row[1],
+        community_name=row[2],
+        community_phone=row[3],
+        surplus_policy=row[4],
+        company_id=row[5],
+        company_name=row[6],
+        company_uscc=row[7],
+        payer_name=row[8] or "",
+        existing_order_id=row[9],
+    )
+
+
+_BILL_FIELDS = [f for f in Bill._meta.concrete_fields]
+_ITEM_FIELDS = [f for f in FeeItem._meta.concrete_fields]
+_BILL_NAMES = [f.attname for f in _BILL_FIELDS]
+_ITEM_NAMES = [f.attname for f in _ITEM_FIELDS]
+
+
+def _bills_locked(ids: list[int]) -> list[Bill]:
+    """The bills ``ids`` and their late-fee bills, locked, each with its fee item, by id.
+
+    PostgreSQL: one raw ``SELECT … FOR UPDATE OF b`` (its driver hands back Python dates and
+    decimals, so the rows become model instances without the ORM's compiler). SQLite: the
+    ORM query of ``services`` (its dates need the ORM's converters; no row locks there).
+    """
+    if connection.vendor != "postgresql":
+        return _bills_with_late_fee_bills(ids, lock=True)
+    cols = ", ".join(
+        [f"b.{f.column}" for f in _BILL_FIELDS] + [f"i.{f.column}" for f in _ITEM_FIELDS]
+    )
+    sql = (
+        f"SELECT {cols} FROM {_t(Bill)} b JOIN {_t(FeeItem)} i ON i.id = b.fee_item_id"
+        " WHERE b.id = ANY(%s) OR (b.parent_id = ANY(%s) AND b.kind = %s)"
+        " ORDER BY b.id FOR UPDATE OF b"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, ids, Bill.Kind.LATE_FEE])
+        rows = cursor.fetchall()
+    n = len(_BILL_FIELDS)
+    out = []
+    for row in rows:
+        bill = Bill.from_db("default", _BILL_NAMES, row[:n])
+        bill.fee_item = FeeItem.from_db("default", _ITEM_NAMES, row[n:])
+        out.append(bill)
+    return out
+
+
+# --- the plan: every row, computed in Python before anything is written --------------------
+
+
+@dataclass
+class _Plan:
+    amount_fen: int
+    bills_fen: int
+    prepay_fen: int
+    allocated_fen: int
+    prepaid_fen: int
+    refund_due_fen: int
+    surplus_to: str
+    order_lines: list[tuple[int, int, int]]  # (bill_id, outstanding_fen, late_fee_fen)
+    moves: list[_Move]
+    ledger: list[Line]
+    details: dict[str, Any]
+    reference: str
+
+
+def _plan(
+    *,
+    ctx: _Context,
+    unit_id: int,
+    bill_ids: list[int],
+    amount_fen: int | None,
+    prepay_fen: int,
+    prepay_fee_item_id: int | None,
+    tendered_fen: int | None,
+    idempotency_key: str,
+    cashier_id: int | None,
+    on_date: date,
+) -> _Plan:
+    """Lock the bills, charge late fees that accrue, and work out every row to write."""
+    ids = sorted(set(bill_ids))
+    bills = _bills_locked(ids) if ids else []
+    found = {b.pk for b in bills}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise PaymentError(_("账单不存在: %(ids)s") % {"ids": missing})
+    foreign = [b.pk for b in bills if b.unit_id != unit_id]
+    if foreign:
+        raise PaymentError(_("账单不属于该房屋: %(ids)s") % {"ids": foreign})
+    # The order's lines are the bills as they stood (order_create's view); a late fee charged
+    # now is the chosen bill's ``late_fee_fen``, and its new late-fee bill is allocated to.
+    chosen_before = list(bills)
+    charged: dict[int, int] = {}
+    for bill in [b for b in chosen_before if b.pk in ids and _may_accrue(b, on_date)]:
+        late_bill = late_fee_charge(bill=bill, as_of=on_date, user_id=cashier_id)
+        if late_bill is not None and late_bill.pk not in found:
+            late_bill.fee_item = bill.fee_item
+            bills.append(late_bill)
+            found.add(late_bill.pk)
+            charged[bill.pk] = late_bill.amount_fen
+    lines: list[tuple[int, int, int]] = []
+    for bill in chosen_before:
+        late = charged.get(bill.pk, 0)
+        outstanding = max(0, bill.outstanding_fen)
+        if bill.pk not in ids and outstanding == 0:
+            continue  # a settled late-fee bill of a chosen bill
+        if outstanding == 0 and late == 0:
+            raise PaymentError(_("账单 #%(id)s 已结清") % {"id": bill.pk})
+        lines.append((bill.pk, outstanding, late))
+    due = sum(out + late for _b, out, late in lines)
+    amount = due + prepay_fen if amount_fen is None else amount_fen
+    if amount <= 0:
+        raise PaymentError(_("没有需要支付的金额"))
+    if amount < prepay_fen:
+        raise PaymentError(_("amount_fen: 不能少于预存金额"))
+    bills_fen = min(amount - prepay_fen, due)
+    prepay = amount - bills_fen
+    tendered = amount if tendered_fen is None else tendered_fen
+    if tendered < amount:
+        raise InsufficientTender(
+            _("实收 %(t)s 元少于应收 %(a)s 元") % {"t": _yuan(tendered), "a": _yuan(amount)}
+        )
+    if (
+        prepay
+        and prepay_fee_item_id is not None
+        and not FeeItem.objects.filter(pk=prepay_fee_item_id, company_id=ctx.company_id).exists()
+    ):
+        raise PaymentError(_("prepay_fee_item_id: 该公司没有这个收费项目"))
+    chan = _channel(CASH)
+    # The channel's own answer (cash: reference and change); the order id is not known yet
+    # and the cash channel does not use it.
+    response = chan.pay(
+        PaymentRequest(
+            order_id=0,
+            amount_fen=amount,
+            idempotency_key=idempotency_key,
+            community_id=ctx.community_id,
+            unit_id=unit_id,
+            cashier_id=cashier_id,
+            extra={TENDERED_KEY: tendered},
+        )
+    )
+    if response.result != ChannelResult.PROCESSED:  # pragma: no cover - cash always takes
+        raise PaymentError(response.message)
+    moves: list[_Move] = []
+    left = bills_fen
+    late_first = getattr(settings, "WUYE_ALLOCATE_LATE_FEE_FIRST", True)
+    for bill in _allocation_order(bills, late_fee_first=late_first):
+        if left <= 0:
+            break
+        take = min(left, bill.outstanding_fen)
+        if take > 0:
+            moves.append(_Move(bill, bill.outstanding_fen, take))
+            left -= take
+    allocated = sum(m.amount_fen for m in moves)
+    intended_prepay = min(prepay, amount - allocated)
+    unexpected = amount - allocated - intended_prepay
+    to_refund = unexpected if ctx.surplus_policy == Community.SurplusPolicy.REFUND else 0
+    unit_dims = {"community_id": ctx.community_id, "household_id": unit_id}
+    dims = chan.clearing_dims(community_id=ctx.community_id, unit_id=unit_id, cashier_id=cashier_id)
+    ledger = [debit(chan.clearing_account, amount, **dims)]
+    ledger += [
+        credit(AccountKind.RECEIVABLE, m.amount_fen, fee_item_id=m.bill.fee_item_id, **unit_dims)
+        for m in moves
+    ]
+    if intended_prepay:
+        earmark = prepay_fee_item_id if prepay else None
+        ledger.append(
+            credit(AccountKind.PREPAID, intended_prepay, fee_item_id=earmark, **unit_dims)
+        )
+    if unexpected - to_refund:
+        ledger.append(credit(AccountKind.PREPAID, unexpected - to_refund, **unit_dims))
+    if to_refund:
+        ledger.append(credit(AccountKind.REFUND_PAYABLE, to_refund, **unit_dims))
+    return _Plan(
+        amount_fen=amount,
+        bills_fen=bills_fen,
+        prepay_fen=prepay,
+        allocated_fen=allocated,
+        prepaid_fen=amount - allocated - to_refund,
+        refund_due_fen=to_refund,
+        surplus_to=(
+            ""
+            if not unexpected
+            else Payment.SurplusTo.REFUND
+            if to_refund
+            else Payment.SurplusTo.PREPAID
+        ),
+        order_lines=lines,
+        moves=moves,
+        ledger=entry_lines_check(ledger),
+        details=_safe_details(response.details),
+        reference=response.reference[:120],
+    )
+
+
+def _yuan(fen: int) -> str:
+    from wuye.core.money import format_yuan
+
+    return format_yuan(fen)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _sql_type(field: models.Field) -> str:
+    # Text, not varchar(n): an explicit cast to varchar(n) would truncate silently, while
+    # assigning text to the column refuses a value that is too long, as the ORM's INSERT does.
+    kind = str(field.db_type(connection))
+    return "text" if kind.startswith("varchar") else kind
+
+
+_Refs = Mapping[str, str | tuple[str, list[Any]]]
+
+
+def _select(
+    model: type[models.Model], row: dict[str, Any], refs: _Refs, params: list[Any]
+) -> tuple[list[str], str]:
+    """(columns, ``SELECT`` list) inserting ``row`` into ``model``; ``params`` grows in order.
+
+    ``refs`` gives SQL for some columns (another CTE's id), with its own parameters if a
+    ``(sql, params)`` pair.
+    Every field not in ``row`` or ``refs`` gets its model default (``auto_now_add``: now),
+    prepared by the field itself, so a raw INSERT stores what ``Model.objects.create`` would.
+    """
+    cols: list[str] = []
+    exprs: list[str] = []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        cols.append(connection.ops.quote_name(str(f.column)))
+        if f.attname in refs:
+            ref = refs[f.attname]
+            sql, ref_params = (ref, []) if isinstance(ref, str) else ref
+            exprs.append(sql)
+            params.extend(ref_params)
+            continue
+        if f.attname in row:
+            value = row[f.attname]
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = timezone.now()
+        else:
+            value = f.get_default()
+        params.append(f.get_db_prep_save(value, connection))
+        exprs.append(f"%s::{_sql_type(f)}")
+    return cols, ", ".join(exprs)
+
+
+def _insert(
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    refs: _Refs,
+    sources: str,
+    params: list[Any],
+    returning: str = "",
+) -> str:
+    """``INSERT INTO model (…) SELECT … FROM sources [UNION ALL …]`` for a CTE."""
+    selects = []
+    cols: list[str] = []
+    for row in rows:
+        cols, exprs = _select(model, row, refs, params)
+        selects.append(f"SELECT {exprs}" + (f" FROM {sources}" if sources else ""))
+    sql = f"INSERT INTO {_t(model)} ({', '.join(cols)}) " + " UNION ALL ".join(selects)
+    return sql + (f" RETURNING {returning}" if returning else "")
+
+
+@dataclass
+class _Rows:
+    """The rows of one checkout, as column values (the ids that join them come at write)."""
+
+    order: dict[str, Any]
+    order_bills: list[dict[str, Any]]
+    entry: dict[str, Any]
+    memo_head: str  # the memo is head + order id + tail (the order id is made by the write)
+    memo_tail: str
+    lines: list[dict[str, Any]]
+    payment: dict[str, Any]
+    allocations: list[dict[str, Any]]
+    attempt: dict[str, Any]
+    paid: list[tuple[int, int]]  # (bill_id, fen) added to Bill.paid_fen
+    receipt: dict[str, Any]
+    receipt_year: int
+
+
+def _rows(
+    plan: _Plan,
+    *,
+    ctx: _Context,
+    unit_id: int,
+    idempotency_key: str,
+    cashier: Any,
+    shift_id: int | None,
+    prepay_fee_item_id: int | None,
+    on_date: date,
+    now: datetime,
+) -> _Rows:
+    cashier_id = getattr(cashier, "pk", None)
+    chan = _channel(CASH)
+    where = {"company_id": ctx.company_id, "community_id": ctx.community_id}
+    content = _receipt_content(
+        company_name=ctx.company_name,
+        company_uscc=ctx.company_uscc,
+        community_name=ctx.community_name,
+        community_phone=ctx.community_phone,
+        household_label=ctx.label,
+        payer_name=ctx.payer_name,
+        cashier_name=_cashier_name(cashier if cashier_id else None),
+        chan=chan,
+        amount_fen=plan.amount_fen,
+        moves=plan.moves,
+        prepaid_fen=plan.prepaid_fen,
+        details=plan.details,
+        now=now,
+    )
+    return _Rows(
+        order={
+            **where,
+            "unit_id": unit_id,
+            "channel": CASH,
+            "amount_fen": plan.amount_fen,
+            "bills_fen": plan.bills_fen,
+            "prepay_fen": plan.prepay_fen,
+            "prepay_fee_item_id": prepay_fee_item_id if plan.prepay_fen else None,
+            "state": Order.State.PAID,
+            "idempotency_key": idempotency_key,
+            "cashier_id": cashier_id,
+            "shift_id": shift_id,
+            "created_at": now,
+            "closed_at": now,
+        },
+        order_bills=[
+            {"bill_id": b, "outstanding_fen": out, "late_fee_fen": late, "pending": True}
+            for b, out, late in plan.order_lines
+        ],
+        entry={
+            "company_id": ctx.company_id,
+            "kind": JournalEntry.Kind.PAYMENT,
+            "effective_date": on_date,
+            "created_by_id": cashier_id,
+        },
+        memo_head=f"收款 {ctx.label} {CASH} 单#",
+        memo_tail=f" {plan.reference}",
+        lines=[
+            {
+                "account": line.account,
+                "amount_fen": line.amount_fen,
+                "community_id": line.community_id,
+                "household_id": line.household_id,
+                "fee_item_id": line.fee_item_id,
+                "channel": line.channel,
+                "cashier_id": line.cashier_id,
+            }
+            for line in plan.ledger
+        ],
+        payment={
+            **where,
+            "unit_id": unit_id,
+            "channel": CASH,
+            "amount_fen": plan.amount_fen,
+            "reference": plan.reference,
+            "tendered_fen": plan.details.get("tendered_fen"),
+            "change_fen": plan.details.get("change_fen"),
+            "allocated_fen": plan.allocated_fen,
+            "prepaid_fen": plan.prepaid_fen,
+            "refund_due_fen": plan.refund_due_fen,
+            "surplus_to": plan.surplus_to,
+            "cashier_id": cashier_id,
+            "shift_id": shift_id,
+            "paid_at": now,
+        },
+        allocations=[
+            {
+                "bill_id": m.bill.pk,
+                "source": Allocation.Source.PAYMENT,
+                "amount_fen": m.amount_fen,
+                "allocated_on": on_date,
+            }
+            for m in plan.moves
+        ],
+        attempt={
+            "channel": CASH,
+            "idempotency_key": f"{idempotency_key}:{CASH}:{plan.reference}"[:160],
+            "amount_fen": plan.amount_fen,
+            "result": str(ChannelResult.PROCESSED),
+            "reference": plan.reference,
+            "message": "",
+            "details": plan.details,
+            "created_at": now,
+        },
+        paid=[(m.bill.pk, m.amount_fen) for m in plan.moves],
+        receipt={
+            **where,
+            "kind": Receipt.Kind.PAYMENT,
+            "reference": f"payment:{CASH}:{plan.reference}",
+            "content": content.to_dict(),
+            "amount_fen": content.amount_fen,
+            "household_label": content.household_label,
+            "issued_at": now,
+            "year": timezone.localtime(now).year,
+            "verify_token": secrets.token_urlsafe(18),
+        },
+        receipt_year=timezone.localtime(now).year,
+    )
+
+
+def _write_pg(rows: _Rows) -> tuple[int, int, int, str | None]:
+    """Two statements; return (order id, entry id, payment id, receipt number or None)."""
+    params: list[Any] = []
+    ctes = [f"o AS ({_insert(Order, [rows.order], {}, '', params, 'id')})"]
+    memo = ("left(%s || o.id::text || %s, 200)", [rows.memo_head, rows.memo_tail])
+    ctes.append(f"e AS ({_insert(JournalEntry, [rows.entry], {'memo': memo}, 'o', params, 'id')})")
+    if rows.order_bills:
+        ctes.append(
+            f"ob AS ({_insert(OrderBill, rows.order_bills, {'order_id': 'o.id'}, 'o', params)})"
+        )
+    ctes.append(f"l AS ({_insert(JournalLine, rows.lines, {'entry_id': 'e.id'}, 'e', params)})")
+    refs = {"order_id": "o.id", "entry_id": "e.id"}
+    ctes.append(f"p AS ({_insert(Payment, [rows.payment], refs, 'o, e', params, 'id')})")
+    if rows.allocations:
+        refs = {"entry_id": "e.id", "reference": "'payment:' || p.id::text"}
+        ctes.append(f"a AS ({_insert(Allocation, rows.allocations, refs, 'e, p', params)})")
+        values = ", ".join(["(%s::bigint, %s::bigint)"] * len(rows.paid))
+        for bill_id, fen in rows.paid:
+            params += [bill_id, fen]
+        ctes.append(
+            f"b AS (UPDATE {_t(Bill)} SET paid_fen = {_t(Bill)}.paid_fen + v.fen"
+            f" FROM (VALUES {values}) AS v(id, fen) WHERE {_t(Bill)}.id = v.id)"
+        )
+    refs = {"order_id": "o.id", "payment_id": "p.id"}
+    ctes.append(f"t AS ({_insert(PaymentAttempt, [rows.attempt], refs, 'o, p', params)})")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH " + ",\n".join(ctes) + "\nSELECT o.id, e.id, p.id FROM o, e, p", params
+        )
+        order_id, entry_id, payment_id = cursor.fetchone()
+        number = _receipt_pg(cursor, rows, order_id=order_id, payment_id=payment_id)
+    return order_id, entry_id, payment_id, number
+
+
+def _receipt_pg(cursor: Any, rows: _Rows, *, order_id: int, payment_id: int) -> str | None:
+    """Take the number, insert the receipt, stamp the payment, free the order's bills.
+
+    Returns None when the community has no receipt sequence for the year yet (the first
+    receipt of a year): the caller then issues through ``receipt_issue``, which creates it.
+    """
+    params: list[Any] = [rows.receipt["community_id"], rows.receipt_year]
+    number = "s.prefix || '-' || lpad(s.last_seq::text, greatest(6, length(s.last_seq::text)), '0')"
+    refs: _Refs = {"number": number, "seq": "s.last_seq"}
+    receipt_sql = _insert(Receipt, [rows.receipt], refs, "s", params, "number")
+    params += [order_id, payment_id]
+    cursor.execute(
+        f"WITH s AS (UPDATE {_t(ReceiptSequence)} SET last_seq = last_seq + 1"
+        " WHERE community_id = %s AND year = %s RETURNING last_seq, prefix),"
+        f" r AS ({receipt_sql}),"
+        f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending),"
+        f" pu AS (UPDATE {_t(Payment)} SET receipt_number = r.number FROM r"
+        f" WHERE {_t(Payment)}.id = %s)"
+        " SELECT number FROM r",
+        params,
+    )
+    row = cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+def _write_orm(rows: _Rows, plan: _Plan) -> tuple[int, int, int, str | None]:
+    """The same rows through the ORM (SQLite), in the caller's transaction."""
+    order = Order.objects.create(**rows.order)
+    OrderBill.objects.bulk_create([OrderBill(order=order, **r) for r in rows.order_bills])
+    entry = entry_post(
+        company_id=rows.entry["company_id"],
+        kind=rows.entry["kind"],
+        memo=f"{rows.memo_head}{order.pk}{rows.memo_tail}",
+        effective_date=rows.entry["effective_date"],
+        lines=plan.ledger,
+        created_by_id=rows.entry["created_by_id"],
+    )
+    payment = Payment.objects.create(order=order, entry=entry, **rows.payment)
+    if rows.allocations:
+        Allocation.objects.bulk_create(
+            [
+                Allocation(entry=entry, reference=payment.allocation_reference, **r)
+                for r in rows.allocations
+            ]
+        )
+        for m in plan.moves:
+            m.bill.paid_fen += m.amount_fen
+        Bill.objects.bulk_update([m.bill for m in plan.moves], ["paid_fen"])
+    PaymentAttempt.objects.create(order=order, payment=payment, **rows.attempt)
+    return order.pk, entry.pk, payment.pk, None
+
+
+def _receipt_fallback(rows: _Rows, *, order_id: int, payment_id: int) -> str:
+    """Issue through ``receipt_issue`` (creates the year's sequence), free the bills."""
+    from wuye.receipts.content import ReceiptContent
+    from wuye.receipts.services import receipt_issue
+
+    r = rows.receipt
+    receipt = receipt_issue(
+        company_id=r["company_id"],
+        community_id=r["community_id"],
+        reference=r["reference"],
+        content=ReceiptContent.from_json(r["content"]),
+        issued_at=r["issued_at"],
+        kind=r["kind"],
+    )
+    OrderBill.objects.filter(order_id=order_id, pending=True).update(pending=False)
+    Payment.objects.filter(pk=payment_id).update(receipt_number=receipt.number)
+    return str(receipt.number)
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+def cash_checkout(
+    *,
+    unit: Unit,
+    bill_ids: list[int],
+    amount_fen: int | None = None,
+    prepay_fen: int = 0,
+    prepay_fee_item_id: int | None = None,
+    tendered_fen: int | None = None,
+    idempotency_key: str,
+    cashier: Any,
+    shift_id: int | None = None,
+    now: datetime,
+) -> Payment:
+    """Make and pay a cash order for ``bill_ids`` of ``unit`` in one transaction; return it.
+
+    The arguments mean what they mean for ``services.order_create`` (``amount_fen`` None: the
+    bills in full with late fees as of ``now``, plus ``prepay_fen``; less: a partial payment,
+    oldest due first; more: the excess into the prepaid balance) and ``services.cash_pay``
+    (``tendered_fen``, None meaning exact; ``Payment.change_fen`` is the change). The same
+    ``idempotency_key`` returns the same payment (an order of that key still pending is paid
+    by ``cash_pay``). Raise PaymentError on bad input, InsufficientTender, BillInPendingOrder,
+    IdempotencyKeyConflict, OrderNotPending (the key's order was cancelled); nothing is then
+    written.
+    """
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 120:
+        raise PaymentError(_("idempotency_key: 必填, 不超过120个字符"))
+    if amount_fen is not None and (not _is_fen(amount_fen) or amount_fen <= 0):
+        raise PaymentError(_("amount_fen: 须为正整数(分)"))
+    if not _is_fen(prepay_fen) or prepay_fen < 0:
+        raise PaymentError(_("prepay_fen: 须为非负整数(分)"))
+    if tendered_fen is not None and (not _is_fen(tendered_fen) or tendered_fen <= 0):
+        raise PaymentError(_("tendered_fen: 须为正整数(分)"))
+    if not all(_is_fen(b) for b in bill_ids):
+        raise PaymentError(_("bill_ids: 须为账单编号(整数)"))
+    on_date = _on_date(now)
+    ctx = _context(unit.pk, idempotency_key)
+    if ctx is None:
+        raise PaymentError(_("房屋不存在: %(id)s") % {"id": unit.pk})
+    if ctx.existing_order_id is not None:
+        return _replay(ctx.existing_order_id, unit=unit, tendered_fen=tendered_fen, now=now)
+    cashier_id = getattr(cashier, "pk", None)
+    try:
+        with transaction.atomic():
+            plan = _plan(
+                ctx=ctx,
+                unit_id=unit.pk,
+                bill_ids=list(bill_ids),
+                amount_fen=amount_fen,
+                prepay_fen=prepay_fen,
+                prepay_fee_item_id=prepay_fee_item_id,
+                tendered_fen=tendered_fen,
+                idempotency_key=idempotency_key,
+                cashier_id=cashier_id,
+                on_date=on_date,
+            )
+            rows = _rows(
+                plan,
+                ctx=ctx,
+                unit_id=unit.pk,
+                idempotency_key=idempotency_key,
+                cashier=cashier,
+                shift_id=shift_id,
+                prepay_fee_item_id=prepay_fee_item_id,
+                on_date=on_date,
+                now=now,
+            )
+            if connection.vendor == "postgresql":
+                order_id, entry_id, payment_id, number = _write_pg(rows)
+            else:
+                order_id, entry_id, payment_id, number = _write_orm(rows, plan)
+            if number is None:
+                number = _receipt_fallback(rows, order_id=order_id, payment_id=payment_id)
+    except IntegrityError:
+        # A concurrent request with the same key won, or a bill is in another pending order.
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing.pk, unit=unit, tendered_fen=tendered_fen, now=now)
+        taken = (
+            OrderBill.objects.filter(bill_id__in=list(bill_ids), pending=True)
+            .order_by("bill_id")
+            .first()
+        )
+        if taken is None:
+            raise
+        raise BillInPendingOrder(
+            _("账单 #%(bill)s 已在待支付的收款单 #%(order)s 中")
+            % {"bill": taken.bill_id, "order": taken.order_id},
+            bill_id=taken.bill_id,
+            order_id=taken.order_id,
+        ) from None
+    except PaymentError:
+        # Waited on a bill lock behind the same key's request, which paid it first.
+        existing = Order.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing.pk, unit=unit, tendered_fen=tendered_fen, now=now)
+    payment = Payment(
+        pk=payment_id, order_id=order_id, entry_id=entry_id, receipt_number=number, **rows.payment
+    )
+    payment._state.adding = False
+    payment._state.db = connection.alias
+    return payment
+
+
+def _replay(order_id: int, *, unit: Unit, tendered_fen: int | None, now: datetime) -> Payment:
+    """The answer for a key already used: its payment, or pay its pending order now."""
+    order = Order.objects.get(pk=order_id)
+    if order.unit_id != unit.pk or order.channel != CASH:
+        raise IdempotencyKeyConflict(
+            _("idempotency_key: 已用于收款单 #%(id)s (其他房屋或支付方式)") % {"id": order.pk}
+        )
+    if order.state == Order.State.PAID:
+        return _existing_payment(order)
+    tendered = order.amount_fen if tendered_fen is None else tendered_fen
+    return cash_pay(order=order, tendered_fen=tendered, now=now)
+
+
+__all__ = ["cash_checkout"]
