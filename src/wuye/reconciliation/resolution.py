@@ -31,21 +31,32 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import require_role
-from wuye.billing.selectors import open_bills
+from wuye.billing.models import Bill
 from wuye.channels.base import ChannelResult, PaymentResponse, RefundResponse
 from wuye.core.money import format_yuan
-from wuye.estates.models import Unit
+from wuye.core.services import audit_record
+from wuye.estates.models import Company, Unit
 from wuye.ledger.models import AccountKind, JournalEntry
 from wuye.ledger.services import Line, credit, debit, entry_post, entry_reverse
 from wuye.payments.models import Order, OrderBill, Payment, PaymentAttempt
 from wuye.payments.services import order_create, payment_capture, refund_create
 from wuye.reconciliation.clearing import RECON_VOID_PREFIX, recon_key
+from wuye.reconciliation.models import (
+    BankMovement,
+    Category,
+    ChannelRecord,
+    ChannelSettlement,
+    ReconException,
+    ReconExceptionEvent,
+)
 
 RESOLVE_ROLES: set[str] = {Role.FINANCE, Role.ADMIN}
 """Who may resolve an exception or undo a resolution (admin acts as finance)."""
@@ -57,6 +68,20 @@ class ResolutionError(ValueError):
 
 class HouseholdNotFound(ResolutionError):
     """A channel-only payment whose household Wuye cannot find: choose it by hand."""
+
+
+def _fresh_key(key: str) -> str:
+    """``key``, or ``key~n`` when earlier postings under it were reversed (undone and done
+    again); the same un-reversed posting asked for twice still finds the first."""
+    key = key[:110]
+    n = 1
+    candidate = key
+    while True:
+        entry = JournalEntry.objects.filter(idempotency_key=candidate).first()
+        if entry is None or not JournalEntry.objects.filter(reverses_id=entry.pk).exists():
+            return candidate
+        n += 1
+        candidate = f"{key}~{n}"
 
 
 def _is_fen(value: object) -> bool:
@@ -158,6 +183,7 @@ def channel_payment_post(
         raise ResolutionError(_("amount_fen: 须为正整数(分)"))
     if not reference:
         raise ResolutionError(_("缺少渠道流水号"))
+    reference = _fresh_reference(channel, reference)
     existing = Payment.objects.filter(channel=channel, reference=reference).first()
     if existing is not None:
         return existing
@@ -175,19 +201,7 @@ def channel_payment_post(
         order = found.order
         if order is None or order.state != Order.State.PENDING or order.channel != channel:
             on_date = _local_date(paid_at)
-            busy = set(
-                OrderBill.objects.filter(bill__unit_id=found.unit.pk, pending=True).values_list(
-                    "bill_id", flat=True
-                )
-            )
-            bill_ids = _bills_within(
-                [
-                    line
-                    for line in open_bills(unit_id=found.unit.pk, as_of=on_date)
-                    if line.outstanding_fen > 0 and line.bill_id not in busy
-                ],
-                amount_fen,
-            )
+            bill_ids = _bills_within(_open_bills(found.unit.pk, on_date), amount_fen)
             order = order_create(
                 unit=found.unit,
                 bill_ids=bill_ids,
@@ -201,18 +215,44 @@ def channel_payment_post(
         return payment_capture(order=order, response=response, now=paid_at)
 
 
-def _bills_within(lines: list[Any], amount_fen: int) -> list[int]:
+def _fresh_reference(channel: str, reference: str) -> str:
+    """The channel reference, or ``reference~n`` when the payment posted under it earlier was
+    given back by an undo (``recon-void``) and it is now posted again (another household)."""
+    candidate, n = reference, 1
+    while True:
+        payment = Payment.objects.filter(channel=channel, reference=candidate).first()
+        if payment is None or not payment.refunds.filter(
+            reference__startswith=RECON_VOID_PREFIX
+        ).exists():
+            return candidate
+        n += 1
+        candidate = f"{reference}~{n}"
+
+
+def _open_bills(unit_id: int, on_date: date) -> list[Bill]:
+    """The household's bills issued by ``on_date`` with something left to pay now, oldest due
+    first, leaving out late-fee bills (they come with their bill) and bills another pending
+    order holds."""
+    busy = OrderBill.objects.filter(bill__unit_id=unit_id, pending=True).values("bill_id")
+    return list(
+        Bill.objects.filter(unit_id=unit_id, issued_on__lte=on_date, parent__isnull=True)
+        .exclude(pk__in=busy)
+        .annotate(left=F("amount_fen") - F("paid_fen") - F("waived_fen"))
+        .filter(left__gt=0)
+        .order_by("due_date", "id")
+    )
+
+
+def _bills_within(bills: list[Bill], amount_fen: int) -> list[int]:
     """The oldest open bills the amount reaches, so a partial payment does not hold every
-    bill of the household in its order (late-fee bills come along through order_create)."""
+    bill of the household in its order."""
     chosen: list[int] = []
     covered = 0
-    for line in lines:
+    for bill in bills:
         if covered >= amount_fen:
             break
-        if line.parent_id is not None:
-            continue
-        chosen.append(line.bill_id)
-        covered += line.outstanding_fen + line.late_fee_fen
+        chosen.append(bill.pk)
+        covered += bill.outstanding_fen
     return chosen
 
 
@@ -244,7 +284,7 @@ def refund_due_post(
         memo=f"对账 单边账待退款 {channel} {reference}",
         effective_date=on_date,
         lines=lines,
-        idempotency_key=recon_key("refunddue", channel, settle_date, reference)[:120],
+        idempotency_key=_fresh_key(recon_key("refunddue", channel, settle_date, reference)),
         created_by_id=getattr(user, "pk", None),
     )
 
@@ -299,7 +339,7 @@ def fee_difference_post(
         memo=f"对账 手续费差额 {channel} {settle_date:%Y%m%d} {reference}",
         effective_date=on_date,
         lines=lines,
-        idempotency_key=recon_key("fee", channel, settle_date, reference)[:120],
+        idempotency_key=_fresh_key(recon_key("fee", channel, settle_date, reference)),
         created_by_id=getattr(user, "pk", None),
     )
 
@@ -337,7 +377,7 @@ def arrival_post(
         ),
         effective_date=value_date,
         lines=lines,
-        idempotency_key=recon_key("arrival", channel, settle_date, bank_reference)[:120],
+        idempotency_key=_fresh_key(recon_key("arrival", channel, settle_date, bank_reference)),
         created_by_id=getattr(user, "pk", None),
     )
 
@@ -360,3 +400,415 @@ def posting_undo(*, entry: JournalEntry, user: Any, now: datetime, reason: str) 
 def resolver_check(user: Any, *, company_id: int) -> None:
     """Raise AccessDenied unless ``user`` may resolve exceptions in the company."""
     require_role(user, RESOLVE_ROLES, company_id=company_id)
+
+
+# --- exceptions: state, owner, history -------------------------------------------------------
+
+
+class Action(models.TextChoices):
+    """What finance (or a rule) can do to an exception; each is one history event."""
+
+    POST_PAYMENT = "post_payment", _l("补记收款(销账)")
+    REFUND_DUE = "refund_due", _l("记应退款")
+    REVERSE_PAYMENT = "reverse_payment", _l("冲销我方收款")
+    BOOK_FEE = "book_fee", _l("入账手续费差额")
+    BOOK_ARRIVAL = "book_arrival", _l("确认到账")
+    CHASE = "chase", _l("催查到账")
+    DISMISS = "dismiss", _l("忽略")
+    ASSIGN = "assign", _l("指派")
+    NOTE = "note", _l("备注")
+    UNDO = "undo", _l("撤销处理")
+
+
+ACTIONS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
+    Category.CHANNEL_ONLY: (Action.POST_PAYMENT, Action.REFUND_DUE),
+    Category.INTERNAL_ONLY: (Action.REVERSE_PAYMENT,),
+    Category.FEE_MISMATCH: (Action.BOOK_FEE,),
+    Category.ARRIVAL_MISSING: (Action.CHASE,),
+    Category.ARRIVAL_LATE: (Action.BOOK_ARRIVAL, Action.CHASE),
+    Category.ARRIVAL_SHORT: (Action.BOOK_ARRIVAL, Action.CHASE),
+    Category.AMOUNT_MISMATCH: (),
+    Category.DUPLICATE: (),
+}
+"""Resolving actions offered per category (dismiss with a note, assign and note: always)."""
+
+OPEN_STATES = {ReconException.State.OPEN}
+DONE_STATES = {ReconException.State.RESOLVED, ReconException.State.AUTO_RESOLVED}
+
+
+def actions_for(exc: ReconException) -> list[str]:
+    """Return the resolving actions open to ``exc`` in its state (undo when resolved)."""
+    if exc.state == ReconException.State.OPEN:
+        return [*ACTIONS_BY_CATEGORY.get(exc.category, ()), Action.DISMISS]
+    if exc.state in DONE_STATES and exc.resolution in UNDOABLE:
+        return [Action.UNDO]
+    if exc.state == ReconException.State.DISMISSED:
+        return [Action.UNDO]
+    return []
+
+
+UNDOABLE = {
+    Action.POST_PAYMENT,
+    Action.REFUND_DUE,
+    Action.BOOK_FEE,
+    Action.BOOK_ARRIVAL,
+}
+"""Resolutions undone by reversing what they posted. A reversed payment (a full refund) is
+final: take the money again through the counter if it was a mistake."""
+
+
+def _event(
+    exc: ReconException, *, action: str, user: Any, now: datetime, note: str = "", **data: Any
+) -> ReconExceptionEvent:
+    return ReconExceptionEvent.objects.create(
+        exception=exc,
+        at=now,
+        by=user if getattr(user, "pk", None) else None,
+        action=action,
+        note=note,
+        data=data,
+    )
+
+
+def _lock(exc: ReconException) -> ReconException:
+    return ReconException.objects.select_for_update().get(pk=exc.pk)
+
+
+def _done(
+    exc: ReconException,
+    *,
+    action: str,
+    user: Any,
+    now: datetime,
+    note: str,
+    auto: bool,
+    entry_id: int | None = None,
+    **fields: Any,
+) -> None:
+    exc.state = ReconException.State.AUTO_RESOLVED if auto else ReconException.State.RESOLVED
+    exc.resolution = action
+    exc.resolution_note = note
+    exc.resolved_at = now
+    exc.resolved_by = user if getattr(user, "pk", None) else None
+    exc.entry_id = entry_id
+    for k, v in fields.items():
+        setattr(exc, k, v)
+    exc.save(
+        update_fields=[
+            "state",
+            "resolution",
+            "resolution_note",
+            "resolved_at",
+            "resolved_by",
+            "entry",
+            *fields,
+        ]
+    )
+
+
+def _company(exc: ReconException) -> Company:
+    return Company.objects.get(pk=exc.company_id)
+
+
+def _audit(exc: ReconException, *, user: Any, action: str, detail: dict[str, Any]) -> None:
+    audit_record(
+        actor=user,
+        action=f"reconciliation.{action}",
+        obj=exc,
+        company=_company(exc),
+        detail={"category": exc.category, "channel": exc.channel, **detail},
+    )
+
+
+def contracted_fee(settlement: ChannelSettlement) -> int:
+    """The day's fee as the contract has it: the file's fee less the fee differences found."""
+    diffs = ReconException.objects.filter(
+        company_id=settlement.company_id,
+        channel=settlement.channel,
+        settle_date=settlement.settle_date,
+        category=Category.FEE_MISMATCH,
+    ).filter(Q(merchant_no=settlement.merchant_no) | Q(merchant_no=""))
+    total = 0
+    for expected, actual in diffs.values_list("expected_fen", "actual_fen"):
+        if expected is not None and actual is not None:
+            total += actual - expected
+    return settlement.fee_fen - total
+
+
+def exception_resolve(
+    *,
+    exception: ReconException,
+    action: str,
+    user: Any,
+    now: datetime,
+    note: str = "",
+    unit_id: int | None = None,
+    auto: bool = False,
+) -> ReconException:
+    """Take ``action`` on an open exception and post what it means, in one transaction.
+
+    ``unit_id``: the household finance chose for a channel-only payment. ``auto``: a rule
+    acts (state ``auto_resolved``; ``user`` may be None). A person must hold the finance or
+    admin role in the company (AccessDenied); reversing a payment needs finance. Raise
+    ResolutionError when the action does not fit the exception's category or state, or a
+    note is missing where one is required; nothing is then written.
+    """
+    if not auto:
+        resolver_check(user, company_id=exception.company_id)
+    if action not in ACTIONS_BY_CATEGORY.get(exception.category, ()) and action not in (
+        Action.DISMISS,
+    ):
+        raise ResolutionError(
+            _("差异类型 %(cat)s 不能执行 %(action)s")
+            % {"cat": exception.category, "action": action}
+        )
+    if action in (Action.DISMISS, Action.CHASE) and not note.strip():
+        raise ResolutionError(_("请填写说明"))
+    on_date = _local_date(now)
+    with transaction.atomic():
+        exc = _lock(exception)
+        if exc.state != ReconException.State.OPEN:
+            raise ResolutionError(
+                _("差异 #%(id)s 已是 %(state)s 状态")
+                % {"id": exc.pk, "state": exc.get_state_display()}
+            )
+        data: dict[str, Any] = {}
+        if action == Action.POST_PAYMENT:
+            record = exc.channel_record
+            paid_at = record.txn_at if record is not None else now
+            payment = channel_payment_post(
+                company_id=exc.company_id,
+                channel=exc.channel,
+                reference=exc.reference,
+                amount_fen=exc.amount_fen,
+                paid_at=paid_at,
+                order_no=exc.order_no or (record.order_no if record else ""),
+                unit_id=unit_id,
+                details=_record_details(record),
+                user=user,
+            )
+            data = {
+                "payment_id": payment.pk,
+                "entry_ids": [payment.entry_id],
+                "unit_id": payment.unit_id,
+            }
+            _done(
+                exc,
+                action=action,
+                user=user,
+                now=now,
+                note=note,
+                auto=auto,
+                entry_id=payment.entry_id,
+                payment=payment,
+            )
+        elif action == Action.REFUND_DUE:
+            unit = None
+            if unit_id is not None:
+                unit = household_find(
+                    company_id=exc.company_id,
+                    channel=exc.channel,
+                    reference=exc.reference,
+                    unit_id=unit_id,
+                ).unit
+            entry = refund_due_post(
+                company_id=exc.company_id,
+                channel=exc.channel,
+                settle_date=exc.settle_date,
+                reference=exc.reference or str(exc.pk),
+                amount_fen=exc.amount_fen,
+                unit=unit,
+                on_date=on_date,
+                user=user,
+            )
+            data = {"entry_ids": [entry.pk], "unit_id": unit.pk if unit else None}
+            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+        elif action == Action.REVERSE_PAYMENT:
+            if exc.payment_id is None:
+                raise ResolutionError(_("差异 #%(id)s 没有对应的我方收款") % {"id": exc.pk})
+            refund = internal_only_reverse(
+                payment=Payment.objects.get(pk=exc.payment_id),
+                reason=note.strip() or _("对账: 渠道无此交易"),
+                user=user,
+                now=now,
+            )
+            data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
+            _done(
+                exc,
+                action=action,
+                user=user,
+                now=now,
+                note=note,
+                auto=auto,
+                entry_id=refund.entry_id,
+                refund=refund,
+            )
+        elif action == Action.BOOK_FEE:
+            if exc.expected_fen is None or exc.actual_fen is None:
+                raise ResolutionError(_("差异 #%(id)s 没有应收与实收手续费") % {"id": exc.pk})
+            entry = fee_difference_post(
+                company_id=exc.company_id,
+                channel=exc.channel,
+                settle_date=exc.settle_date,
+                difference_fen=exc.actual_fen - exc.expected_fen,
+                reference=exc.reference or str(exc.pk),
+                on_date=on_date,
+                user=user,
+            )
+            data = {"entry_ids": [entry.pk], "difference_fen": exc.actual_fen - exc.expected_fen}
+            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+        elif action == Action.BOOK_ARRIVAL:
+            entry = _book_arrival(exc, user=user)
+            data = {"entry_ids": [entry.pk]}
+            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+        elif action == Action.CHASE:
+            # Still open: the money has not come. Who chases it and what they heard.
+            exc.owner = exc.owner or (user if getattr(user, "pk", None) else None)
+            exc.resolution_note = note
+            exc.save(update_fields=["owner", "resolution_note"])
+        elif action == Action.DISMISS:
+            exc.state = ReconException.State.DISMISSED
+            exc.resolution = action
+            exc.resolution_note = note
+            exc.resolved_at = now
+            exc.resolved_by = user if getattr(user, "pk", None) else None
+            exc.save(
+                update_fields=[
+                    "state",
+                    "resolution",
+                    "resolution_note",
+                    "resolved_at",
+                    "resolved_by",
+                ]
+            )
+        _event(exc, action=action, user=user, now=now, note=note, auto=auto, **data)
+        _audit(exc, user=user, action=action, detail={"auto": auto, **data})
+    return exc
+
+
+def _record_details(record: ChannelRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {}
+    details = {
+        "rrn": record.reference if record.channel == "card" else "",
+        "provider_txn_id": record.reference if record.channel != "card" else "",
+        "masked_pan": record.masked_pan,
+        "card_type": record.card_type,
+        "funding_source": record.funding_source,
+        "auth_code": record.auth_code,
+        "tid": record.tid,
+        "batch": record.batch,
+        "stan": record.stan,
+    }
+    return {k: v for k, v in details.items() if v}
+
+
+def _book_arrival(exc: ReconException, *, user: Any) -> JournalEntry:
+    if exc.bank_movement_id is None or exc.settlement_id is None:
+        raise ResolutionError(_("差异 #%(id)s 没有银行到账记录, 无法确认到账") % {"id": exc.pk})
+    movement = BankMovement.objects.get(pk=exc.bank_movement_id)
+    settlement = ChannelSettlement.objects.get(pk=exc.settlement_id)
+    return arrival_post(
+        company_id=exc.company_id,
+        channel=settlement.channel,
+        settle_date=settlement.settle_date,
+        bank_fen=movement.amount_fen,
+        fee_fen=contracted_fee(settlement),
+        value_date=movement.value_date,
+        bank_reference=movement.serial_no,
+        user=user,
+    )
+
+
+def exception_assign(
+    *, exception: ReconException, owner: Any, user: Any, now: datetime, note: str = ""
+) -> ReconException:
+    """Make ``owner`` (finance or admin of the company, or None) responsible for the exception.
+
+    Raise AccessDenied when ``user`` may not resolve or ``owner`` could not."""
+    resolver_check(user, company_id=exception.company_id)
+    if owner is not None:
+        resolver_check(owner, company_id=exception.company_id)
+    with transaction.atomic():
+        exc = _lock(exception)
+        exc.owner = owner
+        exc.save(update_fields=["owner"])
+        _event(
+            exc,
+            action=Action.ASSIGN,
+            user=user,
+            now=now,
+            note=note,
+            owner_id=getattr(owner, "pk", None),
+        )
+        _audit(exc, user=user, action="assign", detail={"owner_id": getattr(owner, "pk", None)})
+    return exc
+
+
+def exception_note(
+    *, exception: ReconException, user: Any, now: datetime, note: str
+) -> ReconExceptionEvent:
+    """Add a note to the exception's history. Raise ResolutionError for an empty note."""
+    resolver_check(user, company_id=exception.company_id)
+    if not note.strip():
+        raise ResolutionError(_("请填写说明"))
+    with transaction.atomic():
+        event = _event(exception, action=Action.NOTE, user=user, now=now, note=note.strip())
+        _audit(exception, user=user, action="note", detail={})
+    return event
+
+
+def exception_undo(
+    *, exception: ReconException, user: Any, now: datetime, reason: str
+) -> ReconException:
+    """Undo a resolution (automatic or manual) and reopen the exception, in one transaction.
+
+    A posted payment is given back with a ``recon-void`` refund (its bills reopen); an arrival,
+    fee difference or refund due is reversed with ``entry_reverse``; a dismissal is simply
+    reopened. ``user`` must be finance (AccessDenied). Raise ResolutionError when there is
+    nothing to undo, the reason is empty, or the resolution is final (a reversed payment).
+    """
+    resolver_check(user, company_id=exception.company_id)
+    if not reason.strip():
+        raise ResolutionError(_("请填写撤销原因"))
+    with transaction.atomic():
+        exc = _lock(exception)
+        if exc.state == ReconException.State.OPEN:
+            raise ResolutionError(_("差异 #%(id)s 尚未处理") % {"id": exc.pk})
+        data: dict[str, Any] = {"undone": exc.resolution, "was": exc.state}
+        if exc.state in DONE_STATES:
+            if exc.resolution not in UNDOABLE:
+                raise ResolutionError(
+                    _("处理方式 %(r)s 不能撤销") % {"r": exc.resolution or exc.state}
+                )
+            if exc.resolution == Action.POST_PAYMENT:
+                if exc.payment_id is None:
+                    raise ResolutionError(_("差异 #%(id)s 没有记录补记的收款") % {"id": exc.pk})
+                refund = internal_only_reverse(
+                    payment=Payment.objects.get(pk=exc.payment_id),
+                    reason=_("撤销对账补记: %(r)s") % {"r": reason.strip()},
+                    user=user,
+                    now=now,
+                )
+                data["refund_id"] = refund.pk
+                data["entry_ids"] = [refund.entry_id]
+            elif exc.entry_id is not None:
+                reversal = posting_undo(
+                    entry=JournalEntry.objects.get(pk=exc.entry_id),
+                    user=user,
+                    now=now,
+                    reason=reason.strip(),
+                )
+                data["entry_ids"] = [reversal.pk]
+        exc.state = ReconException.State.OPEN
+        exc.resolution = ""
+        exc.resolved_at = None
+        exc.resolved_by = None
+        exc.entry = None
+        exc.payment = None if data.get("refund_id") else exc.payment
+        exc.save(
+            update_fields=["state", "resolution", "resolved_at", "resolved_by", "entry", "payment"]
+        )
+        _event(exc, action=Action.UNDO, user=user, now=now, note=reason.strip(), **data)
+        _audit(exc, user=user, action="undo", detail=data)
+    return exc

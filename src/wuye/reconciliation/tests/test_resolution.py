@@ -377,3 +377,314 @@ def test_an_arrival_must_be_a_positive_integer_of_fen(bad):
             value_date=SETTLE,
             bank_reference="r",
         )
+
+
+# --- exceptions ------------------------------------------------------------------------------
+
+_seq = iter(range(1, 10**9))
+
+
+def source_file(company_id: int, kind: str = "acquirer"):  # type: ignore[no-untyped-def]
+    from wuye.reconciliation.models import SourceFile
+
+    n = next(_seq)
+    return SourceFile.objects.create(
+        company_id=company_id,
+        kind=kind,
+        original_name=f"f{n}.csv",
+        sha256=f"{n:064d}",
+        imported_at=LATER,
+    )
+
+
+def channel_record(
+    company_id: int,
+    *,
+    channel: str,
+    reference: str,
+    amount_fen: int,
+    order_no: str = "",
+    kind: str = "payment",
+):  # type: ignore[no-untyped-def]
+    from wuye.reconciliation.models import ChannelRecord
+
+    return ChannelRecord.objects.create(
+        source=source_file(company_id),
+        company_id=company_id,
+        channel=channel,
+        merchant_no="898310048990001",
+        settle_date=SETTLE,
+        txn_at=TXN_AT,
+        reference=reference,
+        order_no=order_no,
+        kind=kind,
+        amount_fen=amount_fen,
+        net_fen=amount_fen,
+        line_no=2,
+    )
+
+
+def recon_exception(company_id: int, category: str, *, channel: str = "card", **kw):  # type: ignore[no-untyped-def]
+    from wuye.reconciliation.models import ReconException, ReconRun
+
+    run = ReconRun.objects.create(
+        company_id=company_id, channel=channel, settle_date=SETTLE, started_at=LATER
+    )
+    kw.setdefault("key", f"{category}:{channel}:{next(_seq)}")
+    return ReconException.objects.create(
+        run=run,
+        company_id=company_id,
+        channel=channel,
+        settle_date=SETTLE,
+        category=category,
+        created_at=LATER,
+        last_seen_at=LATER,
+        **kw,
+    )
+
+
+def settlement_and_credit(
+    company_id: int,
+    *,
+    channel: str,
+    gross: int,
+    fee: int,
+    credit: int | None,
+    merchant_no: str = "898310048990001",
+):  # type: ignore[no-untyped-def]
+    from wuye.reconciliation.models import BankMovement, ChannelSettlement
+
+    settlement = ChannelSettlement.objects.create(
+        source=source_file(company_id),
+        company_id=company_id,
+        channel=channel,
+        merchant_no=merchant_no,
+        settle_date=SETTLE,
+        row_count=1,
+        gross_fen=gross,
+        fee_fen=fee,
+        net_fen=gross - fee,
+    )
+    movement = None
+    if credit is not None:
+        movement = BankMovement.objects.create(
+            source=source_file(company_id, "bank_csv"),
+            company_id=company_id,
+            account_no="31000000000000001",
+            serial_no=f"B{next(_seq)}",
+            txn_date=SETTLE,
+            value_date=SETTLE,
+            direction="C",
+            amount_fen=credit,
+            channel=channel,
+            merchant_no=merchant_no,
+            settle_date=SETTLE,
+            line_no=2,
+        )
+    return settlement, movement
+
+
+CARD_CHANNELS = [
+    "wuye.channels.cash.adapter.CashChannel",
+    "wuye.reconciliation.tests.test_resolution.Card",
+    "wuye.reconciliation.tests.test_resolution.Wechat",
+]
+
+
+class Card(FakeCardChannel):
+    code = "card"
+
+
+class Wechat(FakeCardChannel):
+    code = "wechat"
+
+
+def test_finance_posts_a_channel_only_exception_and_it_is_resolved_with_history_and_audit(settings):
+    from wuye.core.models import AuditEvent
+    from wuye.reconciliation.models import ReconException
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    bill = hh.bill(12800)
+    company_id = hh.community.company_id
+    record = channel_record(company_id, channel="card", reference="000001234567", amount_fen=12800)
+    exc = recon_exception(
+        company_id,
+        "channel_only",
+        reference="000001234567",
+        amount_fen=12800,
+        channel_record=record,
+    )
+
+    exc = exception_resolve(
+        exception=exc,
+        action=Action.POST_PAYMENT,
+        user=hh.finance,
+        now=LATER,
+        unit_id=hh.unit.pk,
+        note="业主来电确认",
+    )
+
+    bill.refresh_from_db()
+    assert exc.state == ReconException.State.RESOLVED
+    assert exc.payment is not None and exc.payment.paid_at == TXN_AT
+    assert bill.outstanding_fen == 0
+    assert [e.action for e in exc.events.all()] == ["post_payment"]
+    assert AuditEvent.objects.filter(action="reconciliation.post_payment").count() == 1
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 12800
+    ledger_ok()
+
+    # Undo: the payment is given back, the bill reopens, the exception is open again.
+    exc = exception_undo_(exc, hh)
+    bill.refresh_from_db()
+    assert exc.state == ReconException.State.OPEN
+    assert bill.outstanding_fen == 12800
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 0
+    assert [e.action for e in exc.events.all()] == ["post_payment", "undo"]
+    ledger_ok()
+
+    # Posted again, to the same household: a fresh payment, the bill paid again.
+    exc = exception_resolve(
+        exception=exc, action=Action.POST_PAYMENT, user=hh.finance, now=LATER, unit_id=hh.unit.pk
+    )
+    bill.refresh_from_db()
+    assert bill.outstanding_fen == 0
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 12800
+    ledger_ok()
+
+
+def exception_undo_(exc, hh):  # type: ignore[no-untyped-def]
+    from wuye.reconciliation.resolution import exception_undo
+
+    return exception_undo(exception=exc, user=hh.finance, now=LATER, reason="记错房屋")
+
+
+def test_an_action_that_does_not_fit_the_category_is_refused_and_changes_nothing(settings):
+    from wuye.reconciliation.models import ReconException
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    exc = recon_exception(hh.community.company_id, "arrival_missing", amount_fen=100)
+    with pytest.raises(ResolutionError):
+        exception_resolve(exception=exc, action=Action.POST_PAYMENT, user=hh.finance, now=LATER)
+    exc.refresh_from_db()
+    assert exc.state == ReconException.State.OPEN
+    assert exc.events.count() == 0
+
+
+def test_a_cashier_cannot_resolve_an_exception(settings):
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    exc = recon_exception(hh.community.company_id, "arrival_missing", amount_fen=100)
+    with pytest.raises(AccessDenied):
+        exception_resolve(exception=exc, action=Action.CHASE, user=hh.cashier, now=LATER, note="x")
+
+
+def test_chasing_a_missing_arrival_posts_nothing_and_keeps_it_open_with_an_owner(settings):
+    from wuye.ledger.models import JournalEntry
+    from wuye.reconciliation.models import ReconException
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    hh = household()
+    exc = recon_exception(hh.community.company_id, "arrival_missing", amount_fen=97540)
+    before = JournalEntry.objects.count()
+    exc = exception_resolve(
+        exception=exc, action=Action.CHASE, user=hh.finance, now=LATER, note="已致电收单行"
+    )
+    assert exc.state == ReconException.State.OPEN
+    assert exc.owner_id == hh.finance.pk
+    assert JournalEntry.objects.count() == before
+    assert exc.events.get().note == "已致电收单行"
+
+
+def test_an_internal_only_exception_reverses_our_payment(settings):
+    from wuye.reconciliation.models import ReconException
+    from wuye.reconciliation.resolution import Action, actions_for, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    payment = paid_by_channel(hh, 5000, channel="card")
+    exc = recon_exception(
+        hh.community.company_id,
+        "internal_only",
+        reference=payment.reference,
+        amount_fen=5000,
+        payment=payment,
+    )
+    exc = exception_resolve(
+        exception=exc,
+        action=Action.REVERSE_PAYMENT,
+        user=hh.finance,
+        now=LATER,
+        note="终端超时未扣款",
+    )
+    assert exc.state == ReconException.State.RESOLVED
+    assert exc.refund is not None and exc.refund.amount_fen == 5000
+    assert actions_for(exc) == []  # final
+    assert (
+        clearing_balance(company_id=hh.community.company_id, channel="card", settle_date=SETTLE)
+        == 0
+    )
+    ledger_ok()
+
+
+def test_a_fee_mismatch_is_booked_and_the_arrival_then_clears_the_day(settings):
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    company_id = hh.community.company_id
+    paid_by_channel(hh, 100000, channel="card")
+    settlement, movement = settlement_and_credit(
+        company_id, channel="card", gross=100000, fee=600, credit=99400
+    )
+    fee = recon_exception(
+        company_id,
+        "fee_mismatch",
+        reference="r1",
+        amount_fen=100,
+        expected_fen=500,
+        actual_fen=600,
+        merchant_no=settlement.merchant_no,
+    )
+    late = recon_exception(
+        company_id,
+        "arrival_late",
+        amount_fen=99400,
+        settlement=settlement,
+        bank_movement=movement,
+    )
+    exception_resolve(exception=late, action=Action.BOOK_ARRIVAL, user=hh.finance, now=LATER)
+    # Booked at the contracted fee (5.00): the extra 1.00 the channel kept is still in transit.
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 100
+    exception_resolve(exception=fee, action=Action.BOOK_FEE, user=hh.finance, now=LATER)
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 0
+    assert account_balance(account=AccountKind.BANK, company_id=company_id) == 99400
+    assert account_balance(account=AccountKind.FEE_EXPENSE, company_id=company_id) == 600
+    ledger_ok()
+
+
+def test_dismissing_needs_a_note_and_can_be_undone(settings):
+    from wuye.reconciliation.models import ReconException
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    hh = household()
+    exc = recon_exception(hh.community.company_id, "duplicate", reference="r", amount_fen=100)
+    with pytest.raises(ResolutionError):
+        exception_resolve(
+            exception=exc, action=Action.DISMISS, user=hh.finance, now=LATER, note=" "
+        )
+    exc = exception_resolve(
+        exception=exc,
+        action=Action.DISMISS,
+        user=hh.finance,
+        now=LATER,
+        note="渠道重复推送, 已核实",
+    )
+    assert exc.state == ReconException.State.DISMISSED
+    exc = exception_undo_(exc, hh)
+    assert exc.state == ReconException.State.OPEN

@@ -1,0 +1,230 @@
+"""Automatic resolution of the obvious differences, after a matching run.
+
+Two rules, each safe to run again:
+
+1. A channel-only *payment* (not a refund) whose household Wuye can find by itself — our
+   order number echoed by the channel, or a terminal attempt that recorded the channel's
+   reference — is posted to that household's bills (``resolution.channel_payment_post``); the
+   exception becomes ``auto_resolved``.
+2. A settlement whose bank credit is exactly the net amount the channel promised is booked as
+   arrived (``resolution.arrival_post``: Dr BANK + Dr FEE_EXPENSE at the contracted fee /
+   Cr CLEARING). If the matching run had flagged it late, that exception becomes
+   ``auto_resolved``. An arrival finance undid is not booked again by the rule.
+
+Everything a rule does is in the exception's history and the audit trail, shown on the finance
+page, and undone by finance with ``resolution.exception_undo`` / ``arrival_undo``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from wuye.core.services import audit_record
+from wuye.estates.models import Company
+from wuye.ledger.models import JournalEntry
+from wuye.reconciliation.clearing import recon_key
+from wuye.reconciliation.models import (
+    BankMovement,
+    Category,
+    ChannelRecord,
+    ChannelSettlement,
+    ReconException,
+)
+from wuye.reconciliation.resolution import (
+    Action,
+    HouseholdNotFound,
+    ResolutionError,
+    arrival_post,
+    contracted_fee,
+    exception_resolve,
+    household_find,
+    posting_undo,
+    resolver_check,
+)
+
+
+@dataclass
+class RulesResult:
+    """What the rules did for one company and settlement date."""
+
+    payments_posted: list[int] = field(default_factory=list)  # exception ids
+    arrivals_booked: list[int] = field(default_factory=list)  # journal entry ids
+    left_open: list[int] = field(default_factory=list)  # channel-only exceptions left to people
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "payments_posted": len(self.payments_posted),
+            "arrivals_booked": len(self.arrivals_booked),
+            "left_open": len(self.left_open),
+        }
+
+
+def _channel_only_open(company_id: int, settle_date: date, channel: str | None) -> list[Any]:
+    qs = ReconException.objects.filter(
+        company_id=company_id,
+        settle_date=settle_date,
+        category=Category.CHANNEL_ONLY,
+        state=ReconException.State.OPEN,
+        amount_fen__gt=0,
+    ).select_related("channel_record")
+    if channel:
+        qs = qs.filter(channel=channel)
+    return list(qs.order_by("id"))
+
+
+def rules_apply(
+    *, company_id: int, settle_date: date, now: datetime, channel: str | None = None
+) -> RulesResult:
+    """Apply the automatic rules to one company's settlement date; return what they did.
+
+    Each resolution is its own transaction, so one that fails (a bill held by another
+    order…) leaves the others done and itself open for finance.
+    """
+    result = RulesResult()
+    for exc in _channel_only_open(company_id, settle_date, channel):
+        record = exc.channel_record
+        if record is not None and record.kind != ChannelRecord.Kind.PAYMENT:
+            continue
+        try:
+            household_find(
+                company_id=company_id,
+                channel=exc.channel,
+                reference=exc.reference,
+                order_no=exc.order_no or (record.order_no if record else ""),
+            )
+            exception_resolve(
+                exception=exc,
+                action=Action.POST_PAYMENT,
+                user=None,
+                now=now,
+                note="规则: 渠道单边收款, 订单号可识别, 自动补记",
+                auto=True,
+            )
+        except (HouseholdNotFound, ResolutionError, ValueError):
+            result.left_open.append(exc.pk)
+            continue
+        result.payments_posted.append(exc.pk)
+    result.arrivals_booked = _arrivals_exact(company_id, settle_date, channel, now=now)
+    return result
+
+
+def _arrivals_exact(
+    company_id: int, settle_date: date, channel: str | None, *, now: datetime
+) -> list[int]:
+    settlements = ChannelSettlement.objects.filter(company_id=company_id, settle_date=settle_date)
+    if channel:
+        settlements = settlements.filter(channel=channel)
+    booked: list[int] = []
+    for settlement in settlements:
+        movement = (
+            BankMovement.objects.filter(
+                company_id=company_id,
+                channel=settlement.channel,
+                merchant_no=settlement.merchant_no,
+                settle_date=settlement.settle_date,
+                direction=BankMovement.Direction.CREDIT,
+                amount_fen=settlement.net_fen,
+            )
+            .order_by("id")
+            .first()
+        )
+        if movement is None:
+            continue
+        prefix = recon_key(
+            "arrival", settlement.channel, settlement.settle_date, movement.serial_no
+        )
+        if JournalEntry.objects.filter(idempotency_key__startswith=prefix).exists():
+            continue  # booked already, or booked and undone by finance: leave it to them
+        late = ReconException.objects.filter(
+            company_id=company_id,
+            settlement=settlement,
+            category=Category.ARRIVAL_LATE,
+            state=ReconException.State.OPEN,
+        ).first()
+        if late is not None and late.bank_movement_id in (None, movement.pk):
+            if late.bank_movement_id is None:
+                late.bank_movement = movement
+                late.save(update_fields=["bank_movement"])
+            exc = exception_resolve(
+                exception=late,
+                action=Action.BOOK_ARRIVAL,
+                user=None,
+                now=now,
+                note="规则: 到账金额与应结净额一致, 自动确认到账",
+                auto=True,
+            )
+            if exc.entry_id:
+                booked.append(exc.entry_id)
+            continue
+        if ReconException.objects.filter(
+            company_id=company_id,
+            settlement=settlement,
+            state=ReconException.State.OPEN,
+            category__in=[Category.ARRIVAL_SHORT, Category.ARRIVAL_MISSING],
+        ).exists():
+            continue
+        with transaction.atomic():
+            entry = arrival_post(
+                company_id=company_id,
+                channel=settlement.channel,
+                settle_date=settlement.settle_date,
+                bank_fen=movement.amount_fen,
+                fee_fen=contracted_fee(settlement),
+                value_date=movement.value_date,
+                bank_reference=movement.serial_no,
+            )
+            audit_record(
+                actor=None,
+                action="reconciliation.auto_arrival",
+                obj=entry,
+                company=Company.objects.get(pk=company_id),
+                detail={
+                    "channel": settlement.channel,
+                    "settle_date": f"{settlement.settle_date:%Y%m%d}",
+                    "merchant_no": settlement.merchant_no,
+                    "bank_serial": movement.serial_no,
+                    "amount_fen": movement.amount_fen,
+                },
+            )
+        booked.append(entry.pk)
+    return booked
+
+
+def auto_arrivals(*, company_id: int, settle_date: date) -> list[JournalEntry]:
+    """Arrival entries booked for ``settle_date`` (by a rule or a person), newest first."""
+    entries = JournalEntry.objects.filter(
+        company_id=company_id,
+        kind=JournalEntry.Kind.ARRIVAL,
+        idempotency_key__startswith="recon:arrival:",
+    ).prefetch_related("lines")
+    day = f"{settle_date:%Y%m%d}"
+    out = [e for e in entries if (e.idempotency_key or "").split(":")[3:4] == [day]]
+    out.sort(key=lambda e: -e.pk)
+    return out
+
+
+def arrival_undo(*, entry: JournalEntry, user: Any, now: datetime, reason: str) -> JournalEntry:
+    """Undo an arrival booked without an exception (the exact-match rule): reverse it.
+
+    ``user`` must be finance or admin (AccessDenied). Raise ResolutionError for an empty
+    reason, an entry that is not an arrival, or one already reversed."""
+    resolver_check(user, company_id=entry.company_id)
+    if not reason.strip():
+        raise ResolutionError(_("请填写撤销原因"))
+    if entry.kind != JournalEntry.Kind.ARRIVAL:
+        raise ResolutionError(_("凭证 #%(id)s 不是到账凭证") % {"id": entry.pk})
+    with transaction.atomic():
+        reversal = posting_undo(entry=entry, user=user, now=now, reason=reason)
+        audit_record(
+            actor=user,
+            action="reconciliation.undo_arrival",
+            obj=entry,
+            company=Company.objects.get(pk=entry.company_id),
+            detail={"reversal_id": reversal.pk, "reason": reason.strip()},
+        )
+    return reversal
