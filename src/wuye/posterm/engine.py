@@ -681,7 +681,7 @@ class Terminal:
             )
         if orig["status"] != "approved":
             raise TerminalError(f"--rrn {rrn}: 该消费已撤销 (already voided)")
-        pik, mak = self._prepare()
+        _pik, mak = self._prepare()
         secret = self.store.unseal_json(orig["pan_enc"])
         now = self.clock()
         stan = self._next_stan()
@@ -801,7 +801,7 @@ class Terminal:
                 card.entry,
                 card.entry_mode(pin=False),
             )
-        _, mak = self._prepare()
+        self._prepare()
         now = self.clock()
         stan = self._next_stan()
         req = self._base("0220")
@@ -847,7 +847,8 @@ class Terminal:
             )
             if request_id:
                 self.store.db.execute(
-                    "INSERT OR IGNORE INTO handled_request(request_id, state) VALUES (?, 'started')",
+                    "INSERT OR IGNORE INTO handled_request(request_id, state)"
+                    " VALUES (?, 'started')",
                     (request_id,),
                 )
         row = self.store.db.execute(
@@ -988,7 +989,8 @@ class Terminal:
         batch = batch or self.batch
         db = self.store.db
         debit = db.execute(
-            "SELECT COALESCE(SUM(amount_fen),0), COUNT(*) FROM txn WHERE batch=? AND kind='purchase'",
+            "SELECT COALESCE(SUM(amount_fen),0), COUNT(*) FROM txn"
+            " WHERE batch=? AND kind='purchase'",
             (batch,),
         ).fetchone()
         credit = db.execute(
@@ -1066,7 +1068,8 @@ class Terminal:
             )
             if request_id:
                 self.store.db.execute(
-                    "INSERT INTO handled_request(request_id, state, report_id) VALUES (?, 'done', ?)"
+                    "INSERT INTO handled_request(request_id, state, report_id)"
+                    " VALUES (?, 'done', ?)"
                     " ON CONFLICT(request_id) DO UPDATE SET state='done'",
                     (request_id, payload["report_id"]),
                 )

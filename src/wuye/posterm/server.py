@@ -52,7 +52,10 @@ class ServerClient:
         Raises ServerUnreachable (no answer, 5xx, not JSON) or ServerRefused (4xx).
         """
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-        req = urllib.request.Request(self._url(path), data=data, method=method)
+        url = self._url(path)
+        if not url.startswith(("http://", "https://")):
+            raise ServerRefused(0, f"--server: {self.base_url!r} is not an http(s) URL")
+        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
         req.add_header("Authorization", f"Terminal {self.tid} {self.token}")
         req.add_header("Accept", "application/json")
         if data is not None:

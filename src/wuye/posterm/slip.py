@@ -75,7 +75,7 @@ def slip_escpos(text: str) -> bytes:
 
 
 def write_slip(out: Outcome, cfg: TerminalConfig, slip_dir: Path) -> Path:
-    """Write ``<batch>-<stan>-<kind>.txt`` and ``.escpos`` into ``slip_dir``; return the text path."""
+    """Write ``<batch>-<stan>-<kind>`` ``.txt`` and ``.escpos`` files; return the text one."""
     slip_dir.mkdir(parents=True, exist_ok=True)
     text = slip_text(out, cfg)
     base = slip_dir / f"{out.batch}-{out.stan}-{out.kind}"
