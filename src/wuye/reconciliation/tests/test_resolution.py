@@ -427,7 +427,7 @@ def channel_record(
 def recon_exception(company_id: int, category: str, *, channel: str = "card", **kw):  # type: ignore[no-untyped-def]
     from wuye.reconciliation.models import ReconException, ReconRun
 
-    run = ReconRun.objects.create(
+    run = kw.pop("run", None) or ReconRun.objects.create(
         company_id=company_id, channel=channel, settle_date=SETTLE, started_at=LATER
     )
     kw.setdefault("key", f"{category}:{channel}:{next(_seq)}")
