@@ -1,6 +1,10 @@
-"""URLs of this part (filled in by its issue's work)."""
+"""URLs of the Alipay channel: its notification endpoint (``/pay/alipay/notify/``)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from wuye.channels.alipay import views
 
 app_name = "alipay"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("notify/", views.notify, name="notify"),
+]
