@@ -34,6 +34,7 @@ def make_terminal(
     training: bool = False,
     server_url: str = "",
     timeout_s: float = 1.0,
+    token: str = "tok-123",
 ) -> Terminal:
     store = Store(data_dir)
     cfg = TerminalConfig(
@@ -42,7 +43,7 @@ def make_terminal(
         tmk=TMK,
         acquirer=f"127.0.0.1:{port}",
         server_url=server_url,
-        token="tok-123",
+        token=token,
         merchant_name="上海申和物业",
         timeout_s=timeout_s,
     )

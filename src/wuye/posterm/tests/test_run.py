@@ -1,0 +1,154 @@
+"""``wuye terminal run`` against Wuye's real terminal API (live server) and a codec-built host:
+a cashier's card order is pushed, the headless terminal takes it, the payment is posted once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from wuye.channels.card.services import card_order_push, card_refund_request
+from wuye.counter.services import counter_order_start
+from wuye.payments.models import Order, Payment
+from wuye.posterm.cli import server_client
+from wuye.posterm.runner import Runner
+from wuye.posterm.screen import HeadlessScreen
+from wuye.posterm.server import ServerClient
+from wuye.posterm.tests.conftest import GOOD, make_terminal
+from wuye.terminals.models import TerminalReport
+from wuye.terminals.testing import make_counter
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _push(c, key: str = "k1") -> Order:
+    now = timezone.now()
+    order = counter_order_start(
+        shift=c.shift,
+        unit=c.unit,
+        bill_ids=[b.pk for b in c.bills],
+        amount_fen=None,
+        channel="card",
+        idempotency_key=key,
+        now=now,
+    )
+    card_order_push(order=order, now=now)
+    return order
+
+
+def _runner(term, client, *, slip_dir: Path | None = None, max_requests: int = 1) -> Runner:
+    screen = HeadlessScreen(auto_card=GOOD, auto_pin="123456", entry="chip")
+    return Runner(
+        term,
+        screen,
+        client,
+        slip_dir=slip_dir,
+        poll_wait_s=1,
+        heartbeat_s=3600,
+        max_requests=max_requests,
+    )
+
+
+def test_a_pushed_purchase_is_paid_with_its_slip_and_reported_once(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    order = _push(c)
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    runner = _runner(term, server_client(term), slip_dir=tmp_path / "slips")
+
+    runner.run()
+
+    order.refresh_from_db()
+    assert order.state == Order.State.PAID
+    payment = Payment.objects.get()
+    assert payment.masked_pan == "622202*********0017" and payment.tid == "10000001"
+    assert TerminalReport.objects.count() == 1
+    slip = next((tmp_path / "slips").glob("*.txt")).read_text()
+    assert "622202*********0017" in slip and "持卡人签名" in slip and GOOD not in slip
+    assert term.counts()["pending_reports"] == 0
+
+
+def test_server_unreachable_keeps_the_approval_and_reports_it_later_exactly_once(
+    live_server, host, tmp_path
+):
+    c = make_counter(now=timezone.now())
+    order = _push(c)
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    real = server_client(term)
+    runner = _runner(term, real)
+
+    class Flaky(ServerClient):
+        def report_result(self, payload):
+            from wuye.posterm.server import ServerUnreachable
+
+            raise ServerUnreachable("cable pulled")
+
+    runner.client = Flaky(real.base_url, real.tid, real.token)
+    runner.handle(runner.client.next_request(1))
+    assert term.counts()["pending_reports"] == 1
+    order.refresh_from_db()
+    assert order.state != Order.State.PAID
+
+    # "crash": a new terminal instance over the same data directory delivers it
+    term.store.close()
+    term2 = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    _runner(term2, server_client(term2)).start()
+    # and a third delivery attempt of the same report changes nothing
+    term2.store.db.execute("UPDATE report SET state='pending'")
+    _runner(term2, server_client(term2)).start()
+
+    order.refresh_from_db()
+    assert order.state == Order.State.PAID
+    assert Payment.objects.count() == 1 and TerminalReport.objects.count() == 1
+    assert len(host.requests("0200")) == 1
+
+
+def test_a_lost_acquirer_answer_is_reversed_and_never_posted(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    order = _push(c)
+    host.state.drop_next = 1
+    term = make_terminal(
+        tmp_path / "t", host.port, server_url=live_server.url, token=c.token, timeout_s=0.5
+    )
+    _runner(term, server_client(term)).run()
+
+    assert Payment.objects.count() == 0
+    assert host.requests("0400") and host.state.approved == {}
+    report = TerminalReport.objects.get()
+    assert report.approved is False
+    order.refresh_from_db()
+    assert order.state != Order.State.PAID
+
+
+def test_void_from_wuye_goes_through_the_terminal(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    _push(c)
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    client = server_client(term)
+    _runner(term, client).run()
+    payment = Payment.objects.get()
+    card_refund_request(
+        payment=payment,
+        amount_fen=payment.amount_fen,
+        reason="重复缴费",
+        by=c.finance,
+        now=timezone.now(),
+    )
+
+    _runner(term, client).run()
+
+    payment.refresh_from_db()
+    assert payment.refunded_fen == payment.amount_fen
+    assert host.requests("0200")[-1]["3"] == "200000"
+
+
+def test_run_stops_when_asked(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    runner = _runner(term, server_client(term), max_requests=0)
+    t = threading.Thread(target=runner.run)
+    t.start()
+    runner.stop.set()
+    t.join(timeout=30)
+    assert not t.is_alive()
