@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from wuye.channels.base import Channel, ChannelResult, PaymentRequest, PaymentResponse
+from wuye.channels.base import (
+    Channel,
+    ChannelResult,
+    PaymentRequest,
+    PaymentResponse,
+    RefundResponse,
+)
 from wuye.ledger.models import AccountKind
 
 
@@ -73,6 +79,15 @@ class QrChannel(Channel):
     @abstractmethod
     def parse_notification(self, headers: dict[str, str], body: bytes) -> Notification:
         """Verify and decode a notification; raise BadSignature (post nothing, answer 4xx)."""
+
+    def refund_query(self, number: str) -> RefundResponse:
+        """Ask the state of a refund that ``refund`` answered PENDING or UNDEFINED.
+
+        ``number`` is the ``details["out_refund_no"]`` of that answer (our refund number at
+        the provider). Optional (added after the first version of this interface): the
+        default answers UNDEFINED, so such a refund waits for its notification.
+        """
+        return RefundResponse(ChannelResult.UNDEFINED, 0, "", "refund_query not implemented")
 
 
 class ChannelUnavailable(RuntimeError):
