@@ -384,7 +384,11 @@ class Terminal:
         self.store.db.execute(
             "INSERT OR IGNORE INTO report(report_id, endpoint, payload, created_at) "
             "VALUES (?, 'results', ?, ?)",
-            (out.report_id, json.dumps(payload, ensure_ascii=False), self.clock().isoformat()),
+            (
+                out.report_id,
+                json.dumps(payload, ensure_ascii=False),
+                self.clock().isoformat(timespec="seconds"),
+            ),
         )
         if ctx.get("request_id"):
             self.store.db.execute(
@@ -463,7 +467,7 @@ class Terminal:
                         kind,
                         self.store.seal_json(_jsonable(reversal)),
                         json.dumps(ctx, ensure_ascii=False),
-                        self.clock().isoformat(),
+                        self.clock().isoformat(timespec="seconds"),
                     ),
                 )
                 if ctx.get("request_id"):
@@ -842,7 +846,7 @@ class Terminal:
                         {**ctx, "pan_enc": self.store.seal_json({"pan": pan, "expiry": expiry})},
                         ensure_ascii=False,
                     ),
-                    now.isoformat(),
+                    now.isoformat(timespec="seconds"),
                 ),
             )
             if request_id:
@@ -1064,7 +1068,7 @@ class Terminal:
             self.store.db.execute(
                 "INSERT OR IGNORE INTO report(report_id, endpoint, payload, created_at)"
                 " VALUES (?, 'settlements', ?, ?)",
-                (payload["report_id"], json.dumps(payload), now.isoformat()),
+                (payload["report_id"], json.dumps(payload), now.isoformat(timespec="seconds")),
             )
             if request_id:
                 self.store.db.execute(

@@ -34,8 +34,7 @@ def deliver(store: Store, client: ServerClient | None) -> Delivery:
     """Post every pending report; return what was sent, refused and left for later."""
     result = Delivery()
     rows = store.db.execute(
-        "SELECT report_id, endpoint, payload FROM report WHERE state='pending' "
-        "ORDER BY created_at, rowid"
+        "SELECT report_id, endpoint, payload FROM report WHERE state='pending' ORDER BY rowid"
     ).fetchall()
     if client is None or not client.base_url:
         result.left = len(rows)

@@ -36,6 +36,7 @@ class HostState:
     wrong_kcv: bool = False
     processing: int = 0
     rrn: int = 0
+    hook: Any = None  # called with each request before it is answered
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def totals(self) -> Totals:
@@ -171,6 +172,8 @@ class _Handler(socketserver.BaseRequestHandler):
             req = codec.decode(body)
             with state.lock:
                 state.seen.append(req)
+                if state.hook is not None:
+                    state.hook(req)
                 if state.ignore_next:
                     state.ignore_next -= 1
                     continue

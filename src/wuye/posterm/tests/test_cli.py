@@ -83,7 +83,8 @@ def test_consecutive_commands_continue_one_batch_and_settle_it(cli, host):
     ],
 )
 def test_every_test_card_gets_its_answer(cli, pan, pin, code):
-    args = ["purchase", "--amount", "6000", "--card", pan, "--entry", "chip"]
+    entry = "chip" if pin else "tap"
+    args = ["purchase", "--amount", "6000", "--card", pan, "--entry", entry]
     if pin:
         args += ["--pin", pin]
     out = cli(*args)
