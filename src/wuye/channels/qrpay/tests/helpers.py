@@ -30,8 +30,11 @@ def wechat_order(h: Household, bill_ids: list[int], **kw: Any) -> Order:
 
 def post(item: Outgoing) -> Any:
     """POST one notification to Wuye's notify view as WeChat would."""
-    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in item.headers.items()
-               if k.lower() != "content-type"}
+    headers = {
+        f"HTTP_{k.upper().replace('-', '_')}": v
+        for k, v in item.headers.items()
+        if k.lower() != "content-type"
+    }
     return Client().post(
         "/pay/wechat/notify/", data=item.body, content_type="application/json", **headers
     )

@@ -242,8 +242,12 @@ def test_a_partial_refund_goes_through_wechat_and_its_notification_posts_nothing
     payment = Payment.objects.get(order=order)
 
     row = services.qr_refund(
-        payment=payment, amount_fen=2800, reason="多收", requested_by=h.finance,
-        approved_by=h.finance, now=timezone.now(),
+        payment=payment,
+        amount_fen=2800,
+        reason="多收",
+        requested_by=h.finance,
+        approved_by=h.finance,
+        now=timezone.now(),
     )
     refunds_after = Refund.objects.count()
     responses = deliver(wechat_sim)  # REFUND.SUCCESS
@@ -255,8 +259,12 @@ def test_a_partial_refund_goes_through_wechat_and_its_notification_posts_nothing
     assert (payment.state, payment.refunded_fen) == (Payment.State.PARTIALLY_REFUNDED, 2800)
     with pytest.raises(services.QrError, match="最多可退"):
         services.qr_refund(
-            payment=payment, amount_fen=10001, reason="x", requested_by=h.finance,
-            approved_by=h.finance, now=timezone.now(),
+            payment=payment,
+            amount_fen=10001,
+            reason="x",
+            requested_by=h.finance,
+            approved_by=h.finance,
+            now=timezone.now(),
         )
 
 
@@ -324,8 +332,9 @@ def test_a_request_signed_with_another_key_is_refused_by_the_simulator(
     chan = WechatPayChannel()
     client = chan.client()
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    object.__setattr__(client, "keys", type(client.keys)(**{**client.keys.__dict__,
-                                                             "merchant_key": other}))
+    object.__setattr__(
+        client, "keys", type(client.keys)(**{**client.keys.__dict__, "merchant_key": other})
+    )
 
     reply = client.v3("GET", "/v3/pay/transactions/out-trade-no/WYX?mchid=1900000109")
 
