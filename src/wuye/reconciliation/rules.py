@@ -23,8 +23,10 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django_tasks import task
 
-from wuye.core.services import audit_record
+from wuye.core.models import Job
+from wuye.core.services import audit_record, job_finish, job_progress_reporter, job_start
 from wuye.estates.models import Company
 from wuye.ledger.models import JournalEntry
 from wuye.reconciliation.clearing import recon_key
@@ -228,3 +230,123 @@ def arrival_undo(*, entry: JournalEntry, user: Any, now: datetime, reason: str) 
             detail={"reversal_id": reversal.pk, "reason": reason.strip()},
         )
     return reversal
+
+
+# --- running a day: match, then the rules (a background job) ---------------------------------
+
+
+class MatchingUnavailable(RuntimeError):
+    """The matching engine (``reconcile_run``) is not installed."""
+
+
+def _reconcile_run() -> Any:
+    from importlib import import_module
+
+    for name in ("wuye.reconciliation.matching", "wuye.reconciliation.engine"):
+        try:
+            module = import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "reconcile_run"):
+            return module.reconcile_run
+    raise MatchingUnavailable("wuye.reconciliation: reconcile_run is not installed")
+
+
+def reconcile_day(
+    *,
+    company: Company,
+    settle_date: date,
+    now: datetime,
+    channel: str | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Match ``settle_date`` for each channel (or one), then apply the rules; return a summary.
+
+    Raise MatchingUnavailable when the matching engine is missing.
+    """
+    from wuye.reconciliation.models import Channel
+
+    reconcile_run = _reconcile_run()
+    codes = [channel] if channel else list(Channel.values)
+    summary: dict[str, Any] = {"settle_date": f"{settle_date:%Y%m%d}", "runs": {}}
+    steps = len(codes) + 1
+    for i, code in enumerate(codes):
+        if progress:
+            progress(i, steps, code)
+        run = reconcile_run(company=company, settle_date=settle_date, channel=code)
+        runs = run if isinstance(run, list | tuple) else [run]
+        for r in runs:
+            summary["runs"][r.channel] = {
+                "run_id": r.pk,
+                "matched": r.matched_count,
+                "exceptions": r.exception_count,
+            }
+    if progress:
+        progress(len(codes), steps, "rules")
+    result = rules_apply(company_id=company.pk, settle_date=settle_date, now=now, channel=channel)
+    summary["rules"] = result.as_dict()
+    if progress:
+        progress(steps, steps, "")
+    return summary
+
+
+def reconcile_day_launch(
+    *, company: Company, settle_date: date, channel: str | None, user: Any
+) -> Job:
+    """Queue matching + rules for ``settle_date`` as a background job and return the job.
+
+    The task is enqueued on commit (in-process by default, ``wuye worker`` with the database
+    queue). ``user`` must be finance or admin (AccessDenied).
+    """
+    resolver_check(user, company_id=company.pk)
+    params = {
+        "company_id": company.pk,
+        "settle_date": settle_date.isoformat(),
+        "channel": channel or "",
+    }
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind="reconcile_day",
+            title=_("对账 %(date)s %(channel)s")
+            % {"date": f"{settle_date:%Y-%m-%d}", "channel": channel or _("全部渠道")},
+            company_id=company.pk,
+            params=params,
+            created_by=user if getattr(user, "pk", None) else None,
+        )
+        audit_record(
+            actor=user, action="reconciliation.run", obj=job, company=company, detail=params
+        )
+        job_id = job.pk
+        transaction.on_commit(lambda: reconcile_day_task.enqueue(job_id))
+    return job
+
+
+@task()
+def reconcile_day_task(job_id: int) -> dict[str, Any]:
+    """Run a queued ``reconcile_day`` job and record its outcome (failed with the error)."""
+    from django.utils import timezone
+
+    job = Job.objects.get(pk=job_id)
+    job_start(job)
+    p = job.params
+    try:
+        summary = reconcile_day(
+            company=Company.objects.get(pk=p["company_id"]),
+            settle_date=date.fromisoformat(p["settle_date"]),
+            channel=p.get("channel") or None,
+            now=timezone.now(),
+            progress=job_progress_reporter(job.pk),
+        )
+    except Exception as exc:
+        job_finish(job, error=f"{type(exc).__name__}: {exc}")
+        raise
+    flat = {
+        "settle_date": summary["settle_date"],
+        **{
+            f"{c}: matched / exceptions": f"{r['matched']} / {r['exceptions']}"
+            for c, r in summary["runs"].items()
+        },
+        **{f"rules: {k}": v for k, v in summary["rules"].items()},
+    }
+    job_finish(job, result=flat)
+    return flat
