@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,6 +24,7 @@ from wuye.accounts.models import Membership, Role, User
 from wuye.accounts.selectors import require_role
 from wuye.channels.base import ChannelResult, PaymentRequest, PaymentResponse, RefundRequest
 from wuye.channels.qrpay.base import BadSignature, ChannelUnavailable, QrChannel, QrCode
+from wuye.channels.qrpay.conf import setting
 from wuye.channels.qrpay.models import QrException, QrNotification, QrRefund, QrTrade
 from wuye.channels.registry import UnknownChannel, channel_get
 from wuye.core.money import format_yuan
@@ -150,7 +150,7 @@ def qr_start(order: Order, *, now: datetime) -> QrCode:
     if current is not None:
         return QrCode(current.code_url, current.out_trade_no, current.expires_at)
     chan = qr_channel(fresh.channel)
-    expires = now + timedelta(seconds=int(settings.WUYE_QR_EXPIRY_S))
+    expires = now + timedelta(seconds=int(setting("WUYE_QR_EXPIRY_S")))
     trade = _new_trade(fresh, QrTrade.Kind.NATIVE, now=now, expires_at=expires)
     try:
         code = chan.precreate(_request(fresh, trade), expires_at=expires)
@@ -189,9 +189,9 @@ def qr_scan(
     chan = qr_channel(fresh.channel)
     trade = _new_trade(fresh, QrTrade.Kind.MICROPAY, now=now, expires_at=now)
     answer = chan.pay(_request(fresh, trade, auth_code=code))
-    deadline = clock() + float(settings.WUYE_QR_MICROPAY_TIMEOUT_S)
+    deadline = clock() + float(setting("WUYE_QR_MICROPAY_TIMEOUT_S"))
     while answer.result in (ChannelResult.PENDING, ChannelResult.UNDEFINED) and clock() < deadline:
-        sleep(float(settings.WUYE_QR_MICROPAY_POLL_S))
+        sleep(float(setting("WUYE_QR_MICROPAY_POLL_S")))
         answer = chan.query(trade.out_trade_no)
     if answer.result == ChannelResult.PROCESSED:
         return _settle(trade, answer, now=now)
@@ -239,7 +239,7 @@ def _settle(
         recovered_by_query=by_query,
         closed_at=now,
     )
-    if payment.refund_due_fen and settings.WUYE_QR_AUTO_REFUND:
+    if payment.refund_due_fen and setting("WUYE_QR_AUTO_REFUND"):
         _auto_refund(payment, now=now)
     return payment
 

@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
 from wuye.channels.base import (
     ChannelResult,
     PaymentRequest,
@@ -31,6 +29,7 @@ from wuye.channels.qrpay.base import (
     QrChannel,
     QrCode,
 )
+from wuye.channels.qrpay.conf import setting
 from wuye.channels.wechat import constants as C
 from wuye.channels.wechat import wire
 from wuye.channels.wechat.client import Reply, Timeout, Unreachable, WechatClient
@@ -121,13 +120,13 @@ class WechatPayChannel(QrChannel):
     def client(self) -> WechatClient:
         """Return a client for the configured host, merchant and keys."""
         return WechatClient(
-            base_url=settings.WUYE_WECHAT_BASE_URL,
-            mchid=settings.WUYE_WECHAT_MCHID,
-            appid=settings.WUYE_WECHAT_APPID,
-            merchant_serial=settings.WUYE_WECHAT_MERCHANT_SERIAL,
-            platform_serial=settings.WUYE_WECHAT_PLATFORM_SERIAL,
+            base_url=setting("WUYE_WECHAT_BASE_URL"),
+            mchid=setting("WUYE_WECHAT_MCHID"),
+            appid=setting("WUYE_WECHAT_APPID"),
+            merchant_serial=setting("WUYE_WECHAT_MERCHANT_SERIAL"),
+            platform_serial=setting("WUYE_WECHAT_PLATFORM_SERIAL"),
             keys=keys_get(),
-            timeout_s=settings.WUYE_WECHAT_TIMEOUT_S,
+            timeout_s=setting("WUYE_WECHAT_TIMEOUT_S"),
         )
 
     # --- merchant-presented (Native) ---------------------------------------------------------
@@ -141,7 +140,7 @@ class WechatPayChannel(QrChannel):
             "description": str(request.extra.get("description") or "物业费")[:127],
             "out_trade_no": request.idempotency_key,
             "time_expire": expires_at.astimezone(SHANGHAI).isoformat(timespec="seconds"),
-            "notify_url": settings.WUYE_WECHAT_NOTIFY_URL,
+            "notify_url": setting("WUYE_WECHAT_NOTIFY_URL"),
             "amount": {"total": request.amount_fen, "currency": "CNY"},
             "attach": f"order:{request.order_id}",
         }
@@ -212,7 +211,7 @@ class WechatPayChannel(QrChannel):
     # --- query / close -----------------------------------------------------------------------
 
     def _query(self, reference: str) -> Reply:
-        mchid = settings.WUYE_WECHAT_MCHID
+        mchid = setting("WUYE_WECHAT_MCHID")
         if reference.isdigit() and len(reference) >= 28:  # 微信订单号
             path = C.QUERY_ID.format(transaction_id=reference)
         else:
@@ -253,7 +252,7 @@ class WechatPayChannel(QrChannel):
                 ans = self.client().v2(C.REVERSE, {"out_trade_no": out_trade_no})
                 ok = ans.get("return_code") == "SUCCESS" and ans.get("result_code") == "SUCCESS"
                 return ChannelResult.PROCESSED if ok else ChannelResult.UNDEFINED
-            mchid = settings.WUYE_WECHAT_MCHID
+            mchid = setting("WUYE_WECHAT_MCHID")
             closed = self.client().v3(
                 "POST", C.CLOSE.format(out_trade_no=out_trade_no), {"mchid": mchid}
             )
@@ -288,7 +287,7 @@ class WechatPayChannel(QrChannel):
                 "transaction_id": request.payment_reference,
                 "out_refund_no": number,
                 "reason": str(request.extra.get("reason") or "")[:80],
-                "notify_url": settings.WUYE_WECHAT_NOTIFY_URL,
+                "notify_url": setting("WUYE_WECHAT_NOTIFY_URL"),
                 "amount": {"refund": request.amount_fen, "total": total, "currency": "CNY"},
             }
             reply = self.client().v3("POST", C.REFUNDS, payload)
@@ -305,7 +304,7 @@ class WechatPayChannel(QrChannel):
                 {"out_refund_no": number},
             )
         answer = refund_response(reply.body)
-        deadline = time.monotonic() + float(settings.WUYE_WECHAT_REFUND_WAIT_S)
+        deadline = time.monotonic() + float(setting("WUYE_WECHAT_REFUND_WAIT_S"))
         while answer.result == ChannelResult.PENDING and time.monotonic() < deadline:
             time.sleep(0.2)
             answer = self.refund_query(number)
@@ -337,7 +336,7 @@ class WechatPayChannel(QrChannel):
         try:
             text = body.decode("utf-8")
             wire.verify_signed(
-                keys.platform_pub, settings.WUYE_WECHAT_PLATFORM_SERIAL, headers, text
+                keys.platform_pub, setting("WUYE_WECHAT_PLATFORM_SERIAL"), headers, text
             )
             envelope = json.loads(text)
             if not isinstance(envelope, dict):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
-
+from wuye.channels.qrpay.conf import setting
 from wuye.channels.wechat.keys import key_dir, keys_get
 from wuye.sims.wechat.server import WechatSim
 
@@ -21,10 +20,10 @@ def sim_from_settings(
     """Return a simulator for the configured merchant, with the key directory's demo keys."""
     return WechatSim(
         keys=keys_get(),
-        mchid=settings.WUYE_WECHAT_MCHID,
-        appid=settings.WUYE_WECHAT_APPID,
-        merchant_serial=settings.WUYE_WECHAT_MERCHANT_SERIAL,
-        platform_serial=settings.WUYE_WECHAT_PLATFORM_SERIAL,
+        mchid=setting("WUYE_WECHAT_MCHID"),
+        appid=setting("WUYE_WECHAT_APPID"),
+        merchant_serial=setting("WUYE_WECHAT_MERCHANT_SERIAL"),
+        platform_serial=setting("WUYE_WECHAT_PLATFORM_SERIAL"),
         state_path=state_path() if persist else None,
         deliver=deliver,
         backoff_scale=backoff_scale,

@@ -60,8 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from django.conf import settings
-
+    from wuye.channels.qrpay.conf import setting
     from wuye.sims.wechat import state_path
     from wuye.sims.wechat.bills import bank_credit, trade_bill
     from wuye.sims.wechat.server import SimState  # noqa: F401 - the state's shape
@@ -73,8 +72,8 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     path = state_path()
     state = json.loads(path.read_text()) if path.exists() else {}
-    mchid = settings.WUYE_WECHAT_MCHID
-    bill = trade_bill(state, mchid=mchid, appid=settings.WUYE_WECHAT_APPID, day=day)
+    mchid = setting("WUYE_WECHAT_MCHID")
+    bill = trade_bill(state, mchid=mchid, appid=setting("WUYE_WECHAT_APPID"), day=day)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bill_file = out / f"wechat-tradebill-{mchid}-{day:%Y%m%d}.csv"
