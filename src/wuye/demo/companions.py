@@ -7,4 +7,6 @@ order and stops them with the server.
 
 from __future__ import annotations
 
-DEMO_COMPANIONS: list[tuple[str, list[str]]] = []
+DEMO_COMPANIONS: list[tuple[str, list[str]]] = [
+    ("demo POS terminal", ["terminal", "run", "--tid", "10000001", "--headless", "--auto-card", "6222021000000000017", "--auto-pin", "123456"]),  # noqa: E501
+]

@@ -67,7 +67,7 @@ def open_terminal(opts: dict[str, Any], *, create: bool = False) -> Terminal:
     store = Store(data_dir)
     setup_logging(data_dir, verbose=bool(opts.get("verbose")))
     cfg = conf.load(store)
-    given = {k: opts.get(k) for k in ("tid", "mid", "tmk")}
+    given: dict[str, str] = {k: str(opts.get(k) or "") for k in ("tid", "mid", "tmk")}
     if cfg is None:
         if not all(given.values()):
             store.close()

@@ -122,3 +122,45 @@ def load(store: Store) -> TerminalConfig | None:
         app_version=values["app_version"] or APP_VERSION,
         entry_modes=(store.get("cfg.entry_modes") or "stripe,chip,tap").split(","),
     )
+
+
+def terminal_init(
+    *,
+    tid: str,
+    mid: str,
+    tmk_hex: str,
+    acquirer: str,
+    server_url: str,
+    token: str,
+    merchant_name: str = "",
+    serial: str = "",
+    data_dir: Path | None = None,
+) -> Path:
+    """Write a terminal's configuration (what ``wuye terminal init`` does); return its directory.
+
+    The demo loader calls this with the token ``terminals.services.terminal_register`` returns.
+    Batch, STAN and pending work already in the directory are kept. Raises ConfigError naming
+    a malformed value.
+    """
+    tmk = validate(tid=tid, mid=mid, tmk_hex=tmk_hex)
+    parse_hostport(acquirer)
+    path = Path(data_dir) if data_dir else default_data_dir(tid)
+    store = Store(path)
+    try:
+        old = load(store)
+        if old is not None and old.tid != tid:
+            raise ConfigError(f"--data-dir: {path} belongs to terminal {old.tid}")
+        cfg = old or TerminalConfig(tid=tid, mid=mid, tmk=tmk)
+        cfg.mid, cfg.tmk, cfg.acquirer, cfg.server_url, cfg.token = (
+            mid,
+            tmk,
+            acquirer,
+            server_url,
+            token,
+        )
+        cfg.merchant_name = merchant_name or cfg.merchant_name
+        cfg.serial = serial or cfg.serial
+        save(store, cfg)
+    finally:
+        store.close()
+    return path

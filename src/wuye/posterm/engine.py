@@ -1053,7 +1053,7 @@ class Terminal:
             if resp.get("15")
             else now.strftime("%Y%m%d")
         )
-        payload = {
+        payload: dict[str, Any] = {
             "report_id": f"{self.cfg.tid}-{batch}-settle",
             "batch": batch,
             "verdict": verdict,

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from wuye.posterm.card import CardError
 from wuye.posterm.cli import open_terminal, server_client
-from wuye.posterm.config import save
+from wuye.posterm.config import ConfigError, save
 from wuye.posterm.engine import TAP_NO_PIN_LIMIT_FEN, Outcome, Terminal, TerminalError
 from wuye.posterm.link import NoResponse
 from wuye.posterm.reports import deliver
@@ -285,16 +285,38 @@ class Runner:
             self.screen.show(_("签购单"), text.splitlines())
 
 
+def _open_when_configured(opts: dict[str, Any], stop: threading.Event) -> Terminal | None:
+    """Open the terminal; while it has no configuration yet, wait for one (or for stop).
+
+    A terminal being provisioned (``wuye terminal init``, the demo loader) is not an error for
+    a long-running process: it says so once and checks again every few seconds.
+    """
+    said = False
+    while not stop.is_set():
+        try:
+            return open_terminal(opts)
+        except ConfigError as exc:
+            if opts.get("tmk") or "HOST:PORT" in str(exc):
+                raise
+            if not said:
+                sys.stderr.write(f"wuye terminal run: {exc}; waiting for it\n")
+                said = True
+            stop.wait(5.0)
+    return None
+
+
 def run_command(opts: dict[str, Any]) -> int:
     """Run ``wuye terminal run`` with parsed options; return the exit code."""
-    term = open_terminal(opts)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    term = _open_when_configured(opts, stop)
+    if term is None:
+        return 0
     client = server_client(term)
     if client is None:
         sys.stderr.write("--server: run needs the Wuye server URL (and --token)\n")
         return 2
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
-    slip_dir = Path(opts["slip_dir"]) if opts.get("slip_dir") else None
+    slip_dir = Path(opts["slip_dir"]) if opts.get("slip_dir") else term.store.data_dir / "slips"
     kwargs = {
         "slip_dir": slip_dir,
         "poll_wait_s": opts["poll_wait"],

@@ -60,6 +60,9 @@ class HeadlessScreen:
     def show(self, title: str, lines: list[str]) -> None:
         """Log the screen."""
         text = f"[{title}] " + " | ".join(lines)
+        if text == getattr(self, "_last", None):
+            return
+        self._last = text
         log.info("screen %s", text)
         if self.echo:
             self.echo(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from wuye.iso8583 import codec, crypto
 from wuye.iso8583.fields import TEST_CARDS, Field60
@@ -20,7 +21,7 @@ TEST_PANS = frozenset(card.pan for card in TEST_CARDS)
 class Reply:
     """A decoded response: its fields, the header's processing requirement, MAC verdict."""
 
-    fields: codec.Message
+    fields: dict[str, Any]
     processing: int
     mac_ok: bool | None
 
@@ -57,7 +58,7 @@ def parse_frame(data: bytes, *, mak: bytes | None) -> Reply:
     mac_ok = None
     if mak is not None and fields.get("t") in MAC_MTIS:
         mac_ok = crypto.verify_mac(body, mak)
-    return Reply(fields=fields, processing=processing, mac_ok=mac_ok)
+    return Reply(fields=dict(fields), processing=processing, mac_ok=mac_ok)
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytes:

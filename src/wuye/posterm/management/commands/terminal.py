@@ -129,12 +129,12 @@ class Command(BaseCommand):
             elif action == "void":
                 out = term.void(rrn=opts["rrn"])
             elif action == "refund":
-                card = (
+                given = (
                     Card(opts["card"], expiry=opts["expiry"], entry=opts["entry"])
                     if opts.get("card")
                     else None
                 )
-                out = term.refund(rrn=opts["rrn"], amount_fen=opts["amount"], card=card)
+                out = term.refund(rrn=opts["rrn"], amount_fen=opts["amount"], card=given)
             elif action == "balance":
                 card = Card(opts["card"], expiry=opts["expiry"], entry=opts["entry"])
                 out = term.balance(card=card, pin=opts["pin"])
