@@ -1,5 +1,7 @@
 """Alipay account bill (支付宝业务明细, contract §3): a zip holding a GBK CSV.
 
+A bill covers one day (China time) and settles the next: its rows' ``settle_date`` is that day + 1.
+
 ``#`` comment lines before the table name the account (``#账号：[2088…]``, the merchant) and
 after it give the totals (``#交易合计：N笔，商家实收共X元`` and ``#退款合计：…``), which must agree
 with the rows. Cells are trimmed (Alipay pads them with tabs). A payment (业务类型 交易) counts
@@ -31,6 +33,7 @@ _IX = {name: i for i, name in enumerate(HEADER)}
 _ACCOUNT = re.compile(r"#\s*账号[:：]\s*\[?\s*(\d+)")
 _TOTAL = re.compile(r"#\s*(交易|退款)合计[:：]\s*(\d+)\s*笔\s*[,，]\s*商家实收共\s*(-?[\d.]+)\s*元")
 _CN = timedelta(hours=8)
+SETTLE_LAG = timedelta(days=1)
 
 
 def _member_text(data: bytes, name: str) -> tuple[str, str]:
@@ -122,7 +125,8 @@ def parse(data: bytes, name: str) -> Parsed:
             own_ref, orig_ref, our_refund_no = (batch or ref), ref, batch
         else:
             raise where.reject(_("业务类型应为“交易”或“退款”：“%(v)s”") % {"v": btype}, "业务类型")
-        sdate = (done_at + _CN).date()
+        # The channel settles a day's bill the next day (D+1): that is its settlement date.
+        sdate = (done_at + _CN).date() + SETTLE_LAG
         parsed.records.append(
             (
                 "alipay",

@@ -1,5 +1,7 @@
 """WeChat Pay trade bill (交易账单, contract §2).
 
+A bill covers one day (China time) and settles the next: its rows' ``settle_date`` is that day + 1.
+
 A header row, detail rows whose every field starts with a back-tick, a summary header and one
 summary row. Payments are ``交易状态 = SUCCESS`` (amount in 应结订单金额), refunds ``REFUND``
 (amount in 退款金额, stored negative). Fees carry five decimals: kept exact in thousandths of
@@ -29,6 +31,7 @@ SUMMARY_HEADER = (
 ).split(",")
 _IX = {name: i for i, name in enumerate(HEADER)}
 _CN = timedelta(hours=8)
+SETTLE_LAG = timedelta(days=1)
 
 
 def _unquote(cells: list[str], where: Where) -> list[str]:
@@ -110,7 +113,8 @@ def parse(data: bytes, name: str) -> Parsed:
             raise where.reject(
                 _("交易状态应为 SUCCESS 或 REFUND：“%(v)s”") % {"v": state}, "交易状态"
             )
-        sdate = (txn_at + _CN).date()
+        # The channel settles a day's bill the next day (D+1): that is its settlement date.
+        sdate = (txn_at + _CN).date() + SETTLE_LAG
         parsed.records.append(
             (
                 "wechat",

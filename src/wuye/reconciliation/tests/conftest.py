@@ -28,9 +28,8 @@ def _merchant(company, channel, merchant_no) -> Merchant:
     )
 
 
-@pytest.fixture
-def company(db):
-    company = make_company()
+def merchants_setup(company) -> None:
+    """Give ``company`` the card, WeChat and Alipay merchants with their contracted rates."""
     card = _merchant(company, Channel.ACQUIRER, CARD_MID)
     wx = _merchant(company, Channel.WECHAT, WECHAT_MCH)
     ali = _merchant(company, Channel.ALIPAY, ALIPAY_PID)
@@ -42,4 +41,10 @@ def company(db):
     for m in (wx, ali):
         fee_rate_set(merchant=m, card_type="qr_balance", rate_ppm=3800, effective_from=since)
         fee_rate_set(merchant=m, card_type="qr_credit", rate_ppm=6000, effective_from=since)
+
+
+@pytest.fixture
+def company(db):
+    company = make_company()
+    merchants_setup(company)
     return company

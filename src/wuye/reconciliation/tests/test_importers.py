@@ -213,6 +213,7 @@ def test_wechat_bill_imports_with_exact_fees_and_day_fee_rounded_once(company):
     # 4.86400 + 1.26100 - 0.38000 = 5.74500 yuan -> 575 fen, rounded once for the day
     # (row by row it would be 486 + 126 - 38 = 574).
     assert (s.gross_fen, s.fee_fen, s.net_fen) == (151333, 575, 150758)
+    assert s.settle_date == date(2026, 11, 21)  # the bill of the 20th settles on the 21st
 
 
 @pytest.mark.parametrize(
@@ -326,7 +327,7 @@ def bank_rows() -> list[BankRow]:
             "C",
             145240,
             date(2026, 11, 23),
-            f"微信支付结算 {WECHAT_MCH} 20261120",
+            f"微信支付结算 {WECHAT_MCH} 20261121",
             counterparty_name="财付通支付科技有限公司",
         ),
         BankRow("B202611210004", "C", 99, date(2026, 11, 23), "利息"),
@@ -365,7 +366,7 @@ def test_bank_csv_imports_and_recognises_settlement_credits(company):
     assert len(rows) == 4
     assert rows[0][4:7] == ("C", 147240, 8_947_240)
     assert rows[0][10:] == ("card", CARD_MID, date(2026, 11, 23))
-    assert rows[2][10:] == ("wechat", WECHAT_MCH, date(2026, 11, 20))
+    assert rows[2][10:] == ("wechat", WECHAT_MCH, date(2026, 11, 21))
     assert rows[1][10:] == ("", "", None) and rows[3][10:] == ("", "", None)
 
 

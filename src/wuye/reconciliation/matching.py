@@ -1,0 +1,762 @@
+"""The matching engine: Wuye's payments and refunds against a channel's records, its net
+settlement against the bank's credit, per channel and settlement date.
+
+How it runs (:func:`reconcile_run`):
+
+1. **Load** both sides with one query each, streamed from the database as CSV (PostgreSQL
+   ``COPY … TO STDOUT``; SQLite through the csv module) into DuckDB tables. The internal side is
+   every payment and refund of the channel whose journal entry is dated in a window around
+   ``settle_date − 1`` (a channel settles a day's takings the next day, as
+   :mod:`wuye.reconciliation.clearing` counts them); the channel side every ``ChannelRecord``
+   with a settlement date in a window around ``settle_date``. ``in_day`` marks the rows that
+   belong to this run; the window lets a payment that the channel settled a day early or late
+   match instead of showing up twice as a difference.
+2. **Match** as set operations in DuckDB: duplicates (the same reference twice on one side) are
+   set aside, then one full outer join on the primary key (card: RRN; QR: the provider's
+   transaction id; refunds: the refund's own reference), then a second join of only the rows
+   left over on the alternative keys (our order number = ``Order.idempotency_key``, the
+   payment's ``provider_txn_id``). Each pair is classified in SQL: matched, amount mismatch,
+   fee mismatch (payments only: the record's fee against the contract's ``fee_for`` rule,
+   computed in SQL from the rates in force), internal only, channel only.
+3. **Arrival** per merchant (few rows, Python): the ``ChannelSettlement`` net against the bank
+   credits recognised for that channel, merchant and settlement date: missing, short (or
+   over), or late — booked after T+1 working days (China's calendar, make-up days included),
+   T being the trade day ``settle_date − 1`` and the "1" the merchant's ``settlement_days``.
+4. **Write** exceptions in bulk. Each has a ``key`` (category, channel, date, reference); a
+   re-run updates the open exception with the same key instead of adding one, re-opens one a
+   previous run had auto-resolved, leaves resolved/dismissed ones alone, and auto-resolves open
+   ones it no longer finds.
+
+Python touches only the exception rows and the per-merchant arrival rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from wuye.estates.models import Company
+from wuye.ledger.models import JournalEntry
+from wuye.merchants.models import Merchant
+from wuye.merchants.selectors import fee_rate_for
+from wuye.payments.models import Order, Payment, Refund
+
+from .calendar import add_workdays
+from .models import (
+    MERCHANT_CHANNEL,
+    BankMovement,
+    Category,
+    Channel,
+    ChannelRecord,
+    ChannelSettlement,
+    ReconException,
+    ReconExceptionEvent,
+    ReconRun,
+)
+
+SETTLE_LAG = timedelta(days=1)
+#: Days either side of the run's date whose rows are loaded to find a match settled early/late.
+WINDOW_DAYS = 3
+CHINA = ZoneInfo("Asia/Shanghai")
+RECON_VOID_PREFIX = "recon-void:"
+CARD_TYPES = ("debit", "credit", "qr_balance", "qr_credit")
+
+
+class UnknownChannel(ValueError):
+    """The channel is not one reconciliation knows (card, wechat, alipay)."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """One difference found by a run, before it is written as a ReconException."""
+
+    category: str
+    key: str
+    reference: str = ""
+    order_no: str = ""
+    merchant_no: str = ""
+    amount_fen: int = 0
+    expected_fen: int | None = None
+    actual_fen: int | None = None
+    payment_id: int | None = None
+    refund_id: int | None = None
+    channel_record_id: int | None = None
+    settlement_id: int | None = None
+    bank_movement_id: int | None = None
+    detail: str = ""
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=CHINA)
+
+
+def _dump(sql: str, params: list[Any], path: Path) -> None:
+    """Write the rows of ``sql`` to ``path`` as CSV (header-less), straight from the DB."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            raw = cursor.cursor
+            query = raw.mogrify(sql, params)
+            with (
+                path.open("wb") as fh,
+                raw.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as cp,
+            ):
+                for chunk in cp:
+                    fh.write(chunk)
+        else:
+            cursor.execute(sql, params)
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerows(cursor.cursor)
+
+
+_INTERNAL_COLS = {
+    "iid": "BIGINT",
+    "kind": "VARCHAR",
+    "reference": "VARCHAR",
+    "rrn": "VARCHAR",
+    "provider_txn_id": "VARCHAR",
+    "order_no": "VARCHAR",
+    "amount_fen": "BIGINT",
+    "eff": "DATE",
+    "card_type": "VARCHAR",
+    "funding_source": "VARCHAR",
+}
+_CHANNEL_COLS = {
+    "cid": "BIGINT",
+    "kind": "VARCHAR",
+    "reference": "VARCHAR",
+    "order_no": "VARCHAR",
+    "amount_fen": "BIGINT",
+    "fee_milli_fen": "BIGINT",
+    "merchant_no": "VARCHAR",
+    "settle_date": "DATE",
+    "card_type": "VARCHAR",
+    "funding_source": "VARCHAR",
+}
+
+
+def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tuple[str, list[Any]]:
+    pay, order, entry, refund = (
+        Payment._meta.db_table,
+        Order._meta.db_table,
+        JournalEntry._meta.db_table,
+        Refund._meta.db_table,
+    )
+    # Refunds counted on the day of their own entry; reconciliation's own voids (a payment
+    # the channel never had, reversed by finance) are not channel refunds.
+    sql = f"""
+        SELECT p.id, 'payment', p.reference, p.rrn, p.provider_txn_id, o.idempotency_key,
+               p.amount_fen, e.effective_date, p.card_type, p.funding_source
+        FROM {pay} p JOIN {order} o ON o.id = p.order_id JOIN {entry} e ON e.id = p.entry_id
+        WHERE p.company_id = %s AND p.channel = %s
+          AND e.effective_date >= %s AND e.effective_date < %s
+        UNION ALL
+        SELECT r.id, 'refund', r.reference, '', '', '', -r.amount_fen, e.effective_date,
+               p.card_type, p.funding_source
+        FROM {refund} r JOIN {pay} p ON p.id = r.payment_id JOIN {entry} e ON e.id = r.entry_id
+        WHERE p.company_id = %s AND r.channel = %s AND r.reference NOT LIKE %s
+          AND e.effective_date >= %s AND e.effective_date < %s
+    """  # noqa: S608 - table names are ours
+    params = [company_id, channel, start, end, company_id, channel, RECON_VOID_PREFIX + "%"]
+    return sql, [*params, start, end]
+
+
+def _channel_sql(company_id: int, channel: str, start: date, end: date) -> tuple[str, list[Any]]:
+    table = ChannelRecord._meta.db_table
+    sql = f"""
+        SELECT id, kind, reference, order_no, amount_fen, fee_milli_fen, merchant_no,
+               settle_date, card_type, funding_source
+        FROM {table}
+        WHERE company_id = %s AND channel = %s AND settle_date >= %s AND settle_date < %s
+    """  # noqa: S608 - table name is ours
+    return sql, [company_id, channel, start, end]
+
+
+def _load(con: duckdb.DuckDBPyConnection, name: str, path: Path, cols: dict[str, str]) -> None:
+    spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
+    trimmed = ", ".join(
+        f"coalesce({c}, '') AS {c}" if t == "VARCHAR" else c for c, t in cols.items()
+    )
+    con.execute(
+        f"""CREATE TABLE {name} AS SELECT {trimmed} FROM read_csv(?, header = false,
+            auto_detect = false, delim = ',', quote = '"', escape = '"',
+            columns = {{{spec}}})""",  # noqa: S608 - names are ours
+        [str(path)],
+    )
+
+
+# --------------------------------------------------------------------------- matching
+
+
+_CLASSIFY = """
+-- Primary keys: card by RRN (or the reference's last part), QR by the provider's id.
+CREATE TABLE i_all AS SELECT *,
+    kind || ':' || CASE WHEN $card AND rrn <> '' THEN rrn
+                        WHEN $card THEN regexp_extract(reference, '[^-]*$')
+                        ELSE reference END AS pkey,
+    CASE WHEN kind = 'payment' AND order_no <> '' THEN 'o:' || order_no ELSE '' END AS okey,
+    CASE WHEN provider_txn_id <> '' THEN kind || ':' || provider_txn_id ELSE '' END AS akey,
+    eff = $trade_day AS in_day
+  FROM internal;
+CREATE TABLE c_all AS SELECT *,
+    kind || ':' || reference AS pkey,
+    CASE WHEN kind = 'payment' AND order_no <> '' THEN 'o:' || order_no ELSE '' END AS okey,
+    settle_date = $settle_day AS in_day
+  FROM records;
+-- Duplicates: every row after the first with the same primary key, on either side.
+CREATE TABLE i_rank AS SELECT *, row_number() OVER (PARTITION BY pkey ORDER BY iid) AS rn
+  FROM i_all;
+CREATE TABLE c_rank AS SELECT *, row_number() OVER (PARTITION BY pkey ORDER BY cid) AS rn
+  FROM c_all;
+-- Pass 1: one full outer join on the primary key.
+CREATE TABLE pass1 AS
+  SELECT c.cid, i.iid FROM (SELECT * FROM c_rank WHERE rn = 1) c
+  FULL OUTER JOIN (SELECT * FROM i_rank WHERE rn = 1) i ON c.pkey = i.pkey;
+-- Pass 2: only the left-overs, on our order number or the payment's provider id.
+CREATE TABLE left_c AS SELECT c.* FROM c_rank c JOIN pass1 USING (cid)
+  WHERE pass1.iid IS NULL AND c.rn = 1;
+CREATE TABLE left_i AS SELECT i.* FROM i_rank i JOIN pass1 USING (iid)
+  WHERE pass1.cid IS NULL AND i.rn = 1;
+CREATE TABLE pass2 AS SELECT cid, iid FROM (
+    SELECT cid, iid, row_number() OVER (PARTITION BY iid ORDER BY prio, cid) AS r_i
+    FROM (
+      SELECT cid, iid, prio, row_number() OVER (PARTITION BY cid ORDER BY prio, iid) AS r_c
+      FROM (
+        SELECT c.cid, i.iid, 1 AS prio FROM left_c c JOIN left_i i
+          ON c.okey <> '' AND c.okey = i.okey
+        UNION ALL
+        SELECT c.cid, i.iid, 2 AS prio FROM left_c c JOIN left_i i
+          ON i.akey <> '' AND c.pkey = i.akey
+      )
+    ) WHERE r_c = 1
+  ) WHERE r_i = 1;
+CREATE TABLE pairs AS
+  SELECT cid, iid FROM pass1 WHERE cid IS NOT NULL AND iid IS NOT NULL
+  UNION ALL SELECT cid, iid FROM pass2
+  UNION ALL SELECT cid, NULL FROM left_c WHERE cid NOT IN (SELECT cid FROM pass2)
+  UNION ALL SELECT NULL, iid FROM left_i WHERE iid NOT IN (SELECT iid FROM pass2);
+-- Classify: a pair belongs to this run by its channel side; an internal-only row by ours.
+CREATE TABLE result AS
+  SELECT p.cid, p.iid, c.kind AS c_kind, i.kind AS i_kind, c.reference AS c_ref,
+         i.reference AS i_ref, c.order_no AS c_order, i.order_no AS i_order,
+         c.amount_fen AS c_amount, i.amount_fen AS i_amount, c.fee_milli_fen,
+         c.merchant_no, c.card_type AS c_card, i.card_type AS i_card,
+         coalesce(nullif(c.funding_source, ''), i.funding_source, '') AS funding,
+         CASE
+           WHEN p.cid IS NULL THEN 'internal_only'
+           WHEN p.iid IS NULL THEN 'channel_only'
+           WHEN c.amount_fen <> i.amount_fen THEN 'amount_mismatch'
+           ELSE 'matched'
+         END AS category
+  FROM pairs p LEFT JOIN c_all c USING (cid) LEFT JOIN i_all i USING (iid)
+  WHERE coalesce(c.in_day, i.in_day);
+"""
+
+_FEES = """
+CREATE TABLE fee_check AS
+  SELECT cid, iid, c_ref, c_order, c_amount, merchant_no, actual_milli,
+         -- The fee rule of wuye.merchants.selectors.fee_amount, in integers: half-up, then
+         -- the minimum, then the cap, never more than the amount, never negative.
+         greatest(0, least(c_amount,
+           CASE WHEN cap_fen IS NULL THEN with_min ELSE least(with_min, cap_fen) END))
+           AS expected_fen
+  FROM (
+    SELECT *, CASE WHEN min_fen IS NULL THEN base ELSE greatest(base, min_fen) END AS with_min
+    FROM (
+      SELECT r.cid, r.iid, r.c_ref, r.c_order, r.c_amount, r.merchant_no,
+             r.fee_milli_fen AS actual_milli, t.cap_fen, t.min_fen,
+             (r.c_amount * t.rate_ppm + 500000) // 1000000 AS base
+    FROM result r JOIN rates t ON t.merchant_no = r.merchant_no AND t.card_type =
+    CASE WHEN $card THEN coalesce(nullif(r.c_card, ''), r.i_card)
+         WHEN upper(r.funding) LIKE '%CREDIT%' THEN 'qr_credit'
+         ELSE 'qr_balance' END
+      WHERE r.category = 'matched' AND r.c_kind = 'payment'
+    )
+  );
+"""
+
+
+def _fill(sql: str, **values: Any) -> str:
+    for name, value in values.items():
+        sql = sql.replace(f"${name}", value)
+    return sql
+
+
+def _rates(company: Company, channel: str, on_date: date) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for merchant in Merchant.objects.filter(company=company, channel=MERCHANT_CHANNEL[channel]):
+        for card_type in CARD_TYPES:
+            rate = fee_rate_for(merchant=merchant, card_type=card_type, on_date=on_date)
+            if rate is not None:
+                rows.append(
+                    (merchant.merchant_no, card_type, rate.rate_ppm, rate.cap_fen, rate.min_fen)
+                )
+    return rows
+
+
+def _milli_to_fen(milli: int) -> int:
+    sign = -1 if milli < 0 else 1
+    q, r = divmod(abs(milli), 1000)
+    return sign * (q + (1 if r >= 500 else 0))
+
+
+def _match(
+    company: Company, channel: str, settle_date: date, workdir: Path
+) -> tuple[list[Found], dict[str, int]]:
+    """Run the set operations; return the differences found and the run's counts."""
+    trade_day = settle_date - SETTLE_LAG
+    ipath, cpath = workdir / "internal.csv", workdir / "records.csv"
+    _dump(
+        *_internal_sql(
+            company.pk,
+            channel,
+            trade_day - timedelta(days=WINDOW_DAYS),
+            trade_day + timedelta(days=WINDOW_DAYS + 1),
+        ),
+        ipath,
+    )
+    _dump(
+        *_channel_sql(
+            company.pk,
+            channel,
+            settle_date - timedelta(days=WINDOW_DAYS),
+            settle_date + timedelta(days=WINDOW_DAYS + 1),
+        ),
+        cpath,
+    )
+    con = duckdb.connect()
+    try:
+        _load(con, "internal", ipath, _INTERNAL_COLS)
+        _load(con, "records", cpath, _CHANNEL_COLS)
+        card = "TRUE" if channel == Channel.CARD else "FALSE"
+        con.execute(
+            _fill(
+                _CLASSIFY,
+                card=card,
+                trade_day=f"DATE '{trade_day.isoformat()}'",
+                settle_day=f"DATE '{settle_date.isoformat()}'",
+            )
+        )
+        con.execute(
+            "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
+            "cap_fen BIGINT, min_fen BIGINT)"
+        )
+        rates = _rates(company, channel, trade_day)
+        if rates:
+            con.executemany("INSERT INTO rates VALUES (?, ?, ?, ?, ?)", rates)
+        con.execute(_fill(_FEES, card=card))
+        return _collect(con, channel, settle_date)
+    finally:
+        con.close()
+
+
+def _collect(
+    con: duckdb.DuckDBPyConnection, channel: str, settle_date: date
+) -> tuple[list[Found], dict[str, int]]:
+    day = f"{settle_date:%Y%m%d}"
+    found: list[Found] = []
+    counts_row = con.execute(
+        """SELECT
+             (SELECT count(*) FROM i_all WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM i_all WHERE in_day),
+             (SELECT count(*) FROM c_all WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM c_all WHERE in_day),
+             (SELECT count(*) FROM result WHERE category = 'matched'),
+             (SELECT coalesce(sum(c_amount), 0) FROM result WHERE category = 'matched')"""
+    ).fetchone()
+    assert counts_row is not None
+    counts = dict(
+        zip(
+            (
+                "internal_count",
+                "internal_fen",
+                "channel_count",
+                "channel_fen",
+                "matched_count",
+                "matched_fen",
+            ),
+            (int(v) for v in counts_row),
+            strict=True,
+        )
+    )
+
+    for cid, ref, order_no, amount, merchant_no, line_pkey in con.execute(
+        """SELECT cid, reference, order_no, amount_fen, merchant_no, pkey FROM c_rank
+           WHERE rn > 1 AND in_day ORDER BY cid"""
+    ).fetchall():
+        found.append(
+            Found(
+                Category.DUPLICATE,
+                f"duplicate:{channel}:{day}:channel:{cid}",
+                reference=ref,
+                order_no=order_no,
+                merchant_no=merchant_no,
+                amount_fen=int(amount),
+                channel_record_id=int(cid),
+                detail=_("渠道文件中同一流水号出现多次：%(k)s") % {"k": line_pkey},
+            )
+        )
+    for iid, kind, ref, order_no, amount, line_pkey in con.execute(
+        """SELECT iid, kind, reference, order_no, amount_fen, pkey FROM i_rank
+           WHERE rn > 1 AND in_day ORDER BY iid"""
+    ).fetchall():
+        found.append(
+            Found(
+                Category.DUPLICATE,
+                f"duplicate:{channel}:{day}:internal:{kind}:{iid}",
+                reference=ref,
+                order_no=order_no,
+                amount_fen=int(amount),
+                payment_id=int(iid) if kind == "payment" else None,
+                refund_id=int(iid) if kind == "refund" else None,
+                detail=_("我方同一流水号记录了多笔：%(k)s") % {"k": line_pkey},
+            )
+        )
+    for row in con.execute(
+        """SELECT cid, iid, category, c_kind, i_kind, c_ref, i_ref, c_order, i_order,
+                  c_amount, i_amount, merchant_no
+           FROM result WHERE category <> 'matched' ORDER BY category, cid, iid"""
+    ).fetchall():
+        cid, iid, cat, c_kind, i_kind, c_ref, i_ref, c_order, i_order = row[:9]
+        c_amount, i_amount, merchant_no = row[9:]
+        kind = c_kind or i_kind
+        ids: dict[str, Any] = {
+            "channel_record_id": int(cid) if cid is not None else None,
+            "payment_id": int(iid) if iid is not None and kind == "payment" else None,
+            "refund_id": int(iid) if iid is not None and kind == "refund" else None,
+        }
+        if cat == "internal_only":
+            found.append(
+                Found(
+                    Category.INTERNAL_ONLY,
+                    f"internal_only:{channel}:{day}:{kind}:{iid}",
+                    reference=i_ref,
+                    order_no=i_order,
+                    amount_fen=int(i_amount),
+                    detail=_("我方有记录，渠道文件中没有"),
+                    **ids,
+                )
+            )
+        elif cat == "channel_only":
+            found.append(
+                Found(
+                    Category.CHANNEL_ONLY,
+                    f"channel_only:{channel}:{day}:{kind}:{c_ref}",
+                    reference=c_ref,
+                    order_no=c_order,
+                    merchant_no=merchant_no,
+                    amount_fen=int(c_amount),
+                    detail=_("渠道已收款，我方没有记录"),
+                    **ids,
+                )
+            )
+        else:
+            found.append(
+                Found(
+                    Category.AMOUNT_MISMATCH,
+                    f"amount_mismatch:{channel}:{day}:{kind}:{c_ref}",
+                    reference=c_ref,
+                    order_no=c_order or i_order,
+                    merchant_no=merchant_no,
+                    amount_fen=int(c_amount) - int(i_amount),
+                    expected_fen=int(i_amount),
+                    actual_fen=int(c_amount),
+                    detail=_("金额不符：我方 %(i)d 分，渠道 %(c)d 分")
+                    % {"i": i_amount, "c": c_amount},
+                    **ids,
+                )
+            )
+    for cid, iid, ref, order_no, _amount, merchant_no, actual_milli, expected in con.execute(
+        "SELECT cid, iid, c_ref, c_order, c_amount, merchant_no, actual_milli, expected_fen "
+        "FROM fee_check ORDER BY cid"
+    ).fetchall():
+        actual = _milli_to_fen(int(actual_milli))
+        if actual == int(expected):
+            continue
+        found.append(
+            Found(
+                Category.FEE_MISMATCH,
+                f"fee_mismatch:{channel}:{day}:payment:{ref}",
+                reference=ref,
+                order_no=order_no,
+                merchant_no=merchant_no,
+                amount_fen=actual - int(expected),
+                expected_fen=int(expected),
+                actual_fen=actual,
+                channel_record_id=int(cid),
+                payment_id=int(iid),
+                detail=_("手续费 %(a)d 分，按签约费率应为 %(e)d 分") % {"a": actual, "e": expected},
+            )
+        )
+    return found, counts
+
+
+# ---------------------------------------------------------------------------- arrival
+
+
+def _arrivals(company: Company, channel: str, settle_date: date, as_of: date | None) -> list[Found]:
+    """Compare each merchant's promised net with the bank credits recognised for it."""
+    day = f"{settle_date:%Y%m%d}"
+    found: list[Found] = []
+    days = {
+        m.merchant_no: m.settlement_days
+        for m in Merchant.objects.filter(company=company, channel=MERCHANT_CHANNEL[channel])
+    }
+    for s in ChannelSettlement.objects.filter(
+        company=company, channel=channel, settle_date=settle_date
+    ).order_by("merchant_no"):
+        due = add_workdays(settle_date - SETTLE_LAG, max(1, days.get(s.merchant_no, 1)))
+        credits = list(
+            BankMovement.objects.filter(
+                company=company,
+                channel=channel,
+                merchant_no=s.merchant_no,
+                settle_date=settle_date,
+                direction=BankMovement.Direction.CREDIT,
+            ).order_by("txn_date", "id")
+        )
+        base: dict[str, Any] = {"merchant_no": s.merchant_no, "settlement_id": s.pk}
+        if not credits:
+            if as_of is not None and as_of <= due:
+                continue  # still in transit, not yet due
+            found.append(
+                Found(
+                    Category.ARRIVAL_MISSING,
+                    f"arrival_missing:{channel}:{day}:{s.merchant_no}",
+                    amount_fen=s.net_fen,
+                    expected_fen=s.net_fen,
+                    actual_fen=0,
+                    detail=_("应于 %(d)s 前到账 %(n)d 分，银行流水中没有")
+                    % {"d": due.isoformat(), "n": s.net_fen},
+                    **base,
+                )
+            )
+            continue
+        arrived = sum(c.amount_fen for c in credits)
+        last = credits[-1]
+        if arrived != s.net_fen:
+            found.append(
+                Found(
+                    Category.ARRIVAL_SHORT,
+                    f"arrival_short:{channel}:{day}:{s.merchant_no}",
+                    amount_fen=arrived - s.net_fen,
+                    expected_fen=s.net_fen,
+                    actual_fen=arrived,
+                    bank_movement_id=last.pk,
+                    detail=_("到账 %(a)d 分，结算文件应结 %(n)d 分")
+                    % {"a": arrived, "n": s.net_fen},
+                    **base,
+                )
+            )
+        if last.txn_date > due:
+            found.append(
+                Found(
+                    Category.ARRIVAL_LATE,
+                    f"arrival_late:{channel}:{day}:{s.merchant_no}",
+                    amount_fen=arrived,
+                    expected_fen=s.net_fen,
+                    actual_fen=arrived,
+                    bank_movement_id=last.pk,
+                    detail=_("应于 %(d)s 前到账，实际 %(t)s 到账")
+                    % {"d": due.isoformat(), "t": last.txn_date.isoformat()},
+                    **base,
+                )
+            )
+    return found
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+_FIELDS = (
+    "reference",
+    "order_no",
+    "merchant_no",
+    "amount_fen",
+    "expected_fen",
+    "actual_fen",
+    "payment_id",
+    "refund_id",
+    "channel_record_id",
+    "settlement_id",
+    "bank_movement_id",
+    "detail",
+)
+
+
+def _write(run: ReconRun, found: list[Found], *, now: datetime, user: Any) -> None:
+    existing = {
+        e.key: e
+        for e in ReconException.objects.filter(
+            company_id=run.company_id, channel=run.channel, settle_date=run.settle_date
+        )
+    }
+    seen: set[str] = set()
+    new: list[ReconException] = []
+    changed: list[ReconException] = []
+    events: list[ReconExceptionEvent] = []
+    for f in found:
+        if f.key in seen:
+            continue
+        seen.add(f.key)
+        values = {name: getattr(f, name) for name in _FIELDS}
+        values["detail"] = values["detail"][:255]
+        exc = existing.get(f.key)
+        if exc is None:
+            new.append(
+                ReconException(
+                    run=run,
+                    company_id=run.company_id,
+                    channel=run.channel,
+                    settle_date=run.settle_date,
+                    category=f.category,
+                    key=f.key,
+                    created_at=now,
+                    last_seen_at=now,
+                    **values,
+                )
+            )
+            continue
+        if exc.state in (ReconException.State.RESOLVED, ReconException.State.DISMISSED):
+            continue  # finance decided; a re-run does not reopen it
+        reopened = exc.state == ReconException.State.AUTO_RESOLVED and exc.resolution == "gone"
+        if exc.state == ReconException.State.AUTO_RESOLVED and not reopened:
+            continue  # resolved by a rule
+        for name, value in values.items():
+            setattr(exc, name, value)
+        exc.run = run
+        exc.last_seen_at = now
+        if reopened:
+            exc.state = ReconException.State.OPEN
+            exc.resolution = ""
+            exc.resolved_at = None
+            events.append(
+                ReconExceptionEvent(
+                    exception=exc,
+                    at=now,
+                    by=user,
+                    action="reopened",
+                    note=_("重新对账时再次发现"),
+                )
+            )
+        changed.append(exc)
+    for key, exc in existing.items():
+        if key in seen or exc.state != ReconException.State.OPEN:
+            continue
+        exc.state = ReconException.State.AUTO_RESOLVED
+        exc.resolution = "gone"
+        exc.resolved_at = now
+        exc.run = run
+        changed.append(exc)
+        events.append(
+            ReconExceptionEvent(
+                exception=exc,
+                at=now,
+                by=user,
+                action="gone",
+                note=_("重新对账时不再出现，自动关闭"),
+            )
+        )
+    created = ReconException.objects.bulk_create(new, batch_size=1000)
+    if connection.vendor != "postgresql" or any(e.pk is None for e in created):
+        keys = [e.key for e in new]
+        by_key = (
+            {
+                e.key: e
+                for e in ReconException.objects.filter(company_id=run.company_id, key__in=keys)
+            }
+            if keys
+            else {}
+        )
+        created = [by_key[k] for k in keys]
+    events += [
+        ReconExceptionEvent(exception=e, at=now, by=user, action="found", data={"run": run.pk})
+        for e in created
+    ]
+    if changed:
+        ReconException.objects.bulk_update(
+            changed,
+            [*_FIELDS, "run", "last_seen_at", "state", "resolution", "resolved_at"],
+            batch_size=1000,
+        )
+    ReconExceptionEvent.objects.bulk_create(events, batch_size=1000)
+
+
+# ---------------------------------------------------------------------------- services
+
+
+def reconcile_run(
+    *,
+    company: Company,
+    settle_date: date,
+    channel: str,
+    as_of: date | None = None,
+    user: Any = None,
+    now: datetime | None = None,
+) -> ReconRun:
+    """Match one channel's settlement date for ``company``; return the run with its counts.
+
+    ``as_of`` (a date) holds back ``arrival_missing`` until the arrival is due; None reports a
+    missing credit whatever the date. Re-running a day updates its exceptions instead of adding
+    new ones (module docstring). Raises UnknownChannel for a channel other than card, wechat,
+    alipay, and CalendarUnknown for a date past the working-day calendar.
+    """
+    if channel not in Channel.values:
+        raise UnknownChannel(_("未知渠道：%(c)s") % {"c": channel})
+    started = now or timezone.now()
+    with tempfile.TemporaryDirectory(prefix="wuye-recon-") as tmp:
+        found, counts = _match(company, channel, settle_date, Path(tmp))
+    found += _arrivals(company, channel, settle_date, as_of)
+    categories: dict[str, dict[str, int]] = {}
+    for f in found:
+        c = categories.setdefault(str(f.category), {"count": 0, "amount_fen": 0})
+        c["count"] += 1
+        c["amount_fen"] += f.amount_fen
+    with transaction.atomic():
+        run = ReconRun.objects.create(
+            company=company,
+            channel=channel,
+            settle_date=settle_date,
+            started_at=started,
+            started_by=user,
+            exception_count=len(found),
+            categories=categories,
+            **counts,
+        )
+        _write(run, found, now=started, user=user)
+        run.finished_at = now or timezone.now()
+        run.save(update_fields=["finished_at"])
+    return run
+
+
+def reconcile_day(
+    *,
+    company: Company,
+    settle_date: date,
+    channels: list[str] | None = None,
+    as_of: date | None = None,
+    user: Any = None,
+    now: datetime | None = None,
+) -> list[ReconRun]:
+    """Run :func:`reconcile_run` for each channel (all three when ``channels`` is None).
+
+    Raises what :func:`reconcile_run` raises.
+    """
+    return [
+        reconcile_run(
+            company=company, settle_date=settle_date, channel=c, as_of=as_of, user=user, now=now
+        )
+        for c in (channels or list(Channel.values))
+    ]
