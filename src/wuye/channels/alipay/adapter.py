@@ -291,9 +291,11 @@ class AlipayChannel(QrChannel):
                 amount_fen=request.amount_fen,
                 reference=request.idempotency_key,
                 message="REFUND_SUCCESS",
-                details={"provider_txn_id": str(answer.get("trade_no", "")),
-                         "out_refund_no": number},
-            )  # fmt: skip
+                details={
+                    "provider_txn_id": str(answer.get("trade_no", "")),
+                    "out_refund_no": number,
+                },
+            )
         if answer.get("code") == C.BUSINESS_FAILED:
             return RefundResponse(
                 result=ChannelResult.DECLINED,

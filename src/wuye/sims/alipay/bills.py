@@ -22,12 +22,32 @@ from wuye.core.money import format_yuan
 from wuye.sims.alipay.state import AlipaySim, Trade, day_bounds
 
 COLUMNS = [
-    "支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号",
-    "门店名称", "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）",
-    "支付宝红包（元）", "集分宝（元）", "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）",
-    "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号", "服务费（元）",
-    "分润（元）", "备注",
-]  # fmt: skip
+    "支付宝交易号",
+    "商户订单号",
+    "业务类型",
+    "商品名称",
+    "创建时间",
+    "完成时间",
+    "门店编号",
+    "门店名称",
+    "操作员",
+    "终端号",
+    "对方账户",
+    "订单金额（元）",
+    "商家实收（元）",
+    "支付宝红包（元）",
+    "集分宝（元）",
+    "支付宝优惠（元）",
+    "商家优惠（元）",
+    "券核销金额（元）",
+    "券名称",
+    "商家红包消费金额（元）",
+    "卡消费金额（元）",
+    "退款批次号/请求号",
+    "服务费（元）",
+    "分润（元）",
+    "备注",
+]
 RULE = "#-----------------------------------------"
 
 FeeFn = Callable[[Trade, int, date], int]
@@ -100,12 +120,35 @@ def bill_csv(sim: AlipaySim, day: date, fee: FeeFn, *, exported_at: datetime) ->
     writer.writerow(COLUMNS)
     for r in rows:
         t = r.trade
-        writer.writerow([
-            t.trade_no, t.out_trade_no, r.kind, t.subject, t.created_at, r.at, "", "", "", "",
-            t.buyer_logon_id, format_yuan(t.amount_fen), format_yuan(r.amount_fen), "0.00",
-            "0.00", "0.00", "0.00", "0.00", "", "0.00", "0.00", r.request_no,
-            format_yuan(r.fee_fen), "0.00", t.fund_channel,
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                t.trade_no,
+                t.out_trade_no,
+                r.kind,
+                t.subject,
+                t.created_at,
+                r.at,
+                "",
+                "",
+                "",
+                "",
+                t.buyer_logon_id,
+                format_yuan(t.amount_fen),
+                format_yuan(r.amount_fen),
+                "0.00",
+                "0.00",
+                "0.00",
+                "0.00",
+                "0.00",
+                "",
+                "0.00",
+                "0.00",
+                r.request_no,
+                format_yuan(r.fee_fen),
+                "0.00",
+                t.fund_channel,
+            ]
+        )
     out.write(RULE + "业务明细列表结束------------------------------------\n")
     trades = sum(1 for r in rows if r.kind == "交易")
     out.write(f"#交易合计：{trades}笔，退款合计：{len(rows) - trades}笔\n")
@@ -145,12 +188,31 @@ def bank_credit_csv(
     credit_on = next_working_day(day)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["txn_date", "value_date", "serial_no", "direction", "amount", "balance",
-                     "counterparty_name", "counterparty_account", "memo"])  # fmt: skip
+    writer.writerow(
+        [
+            "txn_date",
+            "value_date",
+            "serial_no",
+            "direction",
+            "amount",
+            "balance",
+            "counterparty_name",
+            "counterparty_account",
+            "memo",
+        ]
+    )
     if net:
-        writer.writerow([
-            f"{credit_on:%Y%m%d}", f"{credit_on:%Y%m%d}", f"ALI{day:%Y%m%d}{sim.pid[-6:]}",
-            "C" if net > 0 else "D", format_yuan(abs(net)), format_yuan(opening_fen + net),
-            "支付宝（中国）网络技术有限公司", account_no, f"支付宝结算 {day:%Y%m%d} {sim.pid}",
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                f"{credit_on:%Y%m%d}",
+                f"{credit_on:%Y%m%d}",
+                f"ALI{day:%Y%m%d}{sim.pid[-6:]}",
+                "C" if net > 0 else "D",
+                format_yuan(abs(net)),
+                format_yuan(opening_fen + net),
+                "支付宝（中国）网络技术有限公司",
+                account_no,
+                f"支付宝结算 {day:%Y%m%d} {sim.pid}",
+            ]
+        )
     return out.getvalue()

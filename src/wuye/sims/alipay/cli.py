@@ -166,8 +166,11 @@ def _fault(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     from wuye.channels.alipay.adapter import setting
 
-    p = argparse.ArgumentParser(prog="wuye sim alipay", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="wuye sim alipay",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd")
     serve = sub.add_parser("serve", help="run the simulator (the default)")
     for target in (p, serve):
@@ -175,9 +178,11 @@ def parser() -> argparse.ArgumentParser:
         target.add_argument("--host", default="127.0.0.1")
         target.add_argument("--base-url", default="", help="public base URL of the simulator")
         target.add_argument(
-            "--retry-scale", type=float, default=1.0,
+            "--retry-scale",
+            type=float,
+            default=1.0,
             help="multiply Alipay's notification back-off (0.01: minutes become seconds)",
-        )  # fmt: skip
+        )
     sim_url = setting("ALIPAY_SIM_URL")
     pay = sub.add_parser("pay", help="pay a qr_code from the wallet")
     pay.add_argument("qr_code")
@@ -207,6 +212,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run the command line; return the exit status."""
     args = parser().parse_args(argv)
-    handlers = {"pay": _pay, "paycode": _paycode, "confirm": _confirm, "export": _export,
-                "fault": _fault}  # fmt: skip
+    handlers = {
+        "pay": _pay,
+        "paycode": _paycode,
+        "confirm": _confirm,
+        "export": _export,
+        "fault": _fault,
+    }
     return handlers.get(args.cmd or "serve", _serve)(args)

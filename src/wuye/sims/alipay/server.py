@@ -125,10 +125,13 @@ def _handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
             if path.startswith("/bill/") and path.endswith(".zip"):
                 return self._bill(path[6:-4])
             if path == "/trades":
-                data = {k: v.__dict__ | {"refunds": [r.__dict__ for r in v.refunds]}
-                        for k, v in sim.trades.items()}  # fmt: skip
-                return self._send(200, json.dumps(data, ensure_ascii=False).encode(),
-                                  "application/json")  # fmt: skip
+                data = {
+                    k: v.__dict__ | {"refunds": [r.__dict__ for r in v.refunds]}
+                    for k, v in sim.trades.items()
+                }
+                return self._send(
+                    200, json.dumps(data, ensure_ascii=False).encode(), "application/json"
+                )
             self._send(404, page("404", "<p>not found</p>"))
 
         def do_POST(self) -> None:
