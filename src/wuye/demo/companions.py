@@ -8,5 +8,6 @@ order and stops them with the server.
 from __future__ import annotations
 
 DEMO_COMPANIONS: list[tuple[str, list[str]]] = [
+    ("acquirer simulator", ["sim", "acquirer", "--port", "8583"]),
     ("demo POS terminal", ["terminal", "run", "--tid", "10000001", "--headless", "--auto-card", "6222021000000000017", "--auto-pin", "123456"]),  # noqa: E501
 ]

@@ -253,7 +253,8 @@ class Store:
         """Return every settlement row of ``mid`` before ``settle_date`` (for the balance)."""
         return list(
             self.db.execute(
-                "SELECT t.* FROM txn t WHERE t.mid=? AND t.settle_date<? "
+                "SELECT t.*, o.rrn AS orig_rrn FROM txn t LEFT JOIN txn o ON o.id = t.orig_id "
+                "WHERE t.mid=? AND t.settle_date<? "
                 "AND t.response_code='00' AND t.reversed=0 AND t.training=0 "
                 "AND ((t.kind='PURCHASE' AND t.voided=0) OR t.kind='REFUND')",
                 (mid, settle_date),
