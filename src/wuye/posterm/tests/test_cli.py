@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from wuye.posterm.tests.conftest import GOOD, MID, TID, TMK
 
@@ -13,8 +13,8 @@ from wuye.posterm.tests.conftest import GOOD, MID, TID, TMK
 def run(capsys, *args: str) -> dict:
     try:
         call_command("terminal", *args)
-    except SystemExit as exc:
-        assert exc.code == 1
+    except CommandError as exc:
+        assert exc.returncode == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1, out
     return json.loads(out[0])

@@ -17,10 +17,20 @@ from wuye.posterm.runner import Runner
 from wuye.posterm.screen import HeadlessScreen
 from wuye.posterm.server import ServerClient
 from wuye.posterm.tests.conftest import GOOD, make_terminal
+from wuye.sims.acquirer.server import start_acquirer
 from wuye.terminals.models import TerminalReport
-from wuye.terminals.testing import make_counter
+from wuye.terminals.testing import TEST_TMK, make_counter
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def host(tmp_path):
+    """The acquirer simulator, knowing the terminal the counter registers."""
+    with start_acquirer(
+        tmp_path / "acquirer", terminals=[("10000001", "898310048990001", TEST_TMK)]
+    ) as sim:
+        yield sim
 
 
 def _push(c, key: str = "k1") -> Order:
@@ -101,20 +111,19 @@ def test_server_unreachable_keeps_the_approval_and_reports_it_later_exactly_once
     order.refresh_from_db()
     assert order.state == Order.State.PAID
     assert Payment.objects.count() == 1 and TerminalReport.objects.count() == 1
-    assert len(host.requests("0200")) == 1
 
 
 def test_a_lost_acquirer_answer_is_reversed_and_never_posted(live_server, host, tmp_path):
     c = make_counter(now=timezone.now())
     order = _push(c)
-    host.state.drop_next = 1
+    host.faults.add("drop_response", mti="0200", times=1)
     term = make_terminal(
         tmp_path / "t", host.port, server_url=live_server.url, token=c.token, timeout_s=0.5
     )
     _runner(term, server_client(term)).run()
 
     assert Payment.objects.count() == 0
-    assert host.requests("0400") and host.state.approved == {}
+    assert host.host.batch_totals("10000001", "000001").debit_count == 0
     report = TerminalReport.objects.get()
     assert report.approved is False
     order.refresh_from_db()
@@ -140,7 +149,7 @@ def test_void_from_wuye_goes_through_the_terminal(live_server, host, tmp_path):
 
     payment.refresh_from_db()
     assert payment.refunded_fen == payment.amount_fen
-    assert host.requests("0200")[-1]["3"] == "200000"
+    assert host.host.batch_totals("10000001", "000001").credit_count == 1
 
 
 def test_run_stops_when_asked(live_server, host, tmp_path):

@@ -1,5 +1,5 @@
-"""The terminal against the acquirer simulator (``wuye.sims.acquirer``): the whole contract,
-every test card and the simulator's fault injection."""
+"""The terminal against the acquirer simulator (``wuye.sims.acquirer``, its TCP server running
+in-process): the whole contract, every test card and the simulator's fault injection."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import pytest
 
 from wuye.posterm.card import Card
 from wuye.posterm.tests.conftest import GOOD, MID, TID, TMK, make_terminal
-from wuye.posterm.tests.simbridge import SimBridge
+from wuye.sims.acquirer.server import AcquirerHandle, start_acquirer
 
 pytestmark = pytest.mark.django_db  # the simulator seals its keys with Wuye's field key
 
 
 @pytest.fixture
-def sim(tmp_path) -> Iterator[SimBridge]:
-    with SimBridge(tmp_path / "acquirer.sqlite3") as s:
-        s.host.add_terminal(TID, MID, TMK, "上海申和物业")
+def sim(tmp_path) -> Iterator[AcquirerHandle]:
+    with start_acquirer(tmp_path / "acquirer", terminals=[(TID, MID, TMK)]) as s:
         yield s
 
 

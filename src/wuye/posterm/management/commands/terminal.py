@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from wuye.posterm.card import Card, CardError
 from wuye.posterm.cli import flush, open_terminal
@@ -81,20 +80,23 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         action = opts["action"]
+        error = None
         try:
             if action == "run":
                 from wuye.posterm.runner import run_command
 
-                raise SystemExit(run_command(opts))
+                code = run_command(opts)
+                if code:
+                    raise CommandError(f"wuye terminal run: exit {code}", returncode=code)
+                return
             result = self._one(action, opts)
-            code = 0
         except (ConfigError, CardError, TerminalError, StoreError, NoResponse, ValueError) as exc:
-            result = {"ok": False, "error": str(exc)}
-            code = 1
-        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
-        if code:
-            raise SystemExit(code)
+            error = str(exc)
+            result = {"ok": False, "error": error}
+        self.stdout.write(json.dumps(result, ensure_ascii=False))
+        self.stdout.flush()
+        if error is not None:
+            raise CommandError(error, returncode=1)
 
     def _one(self, action: str, opts: dict[str, Any]) -> dict[str, Any]:
         term = open_terminal(opts, create=action == "init")
