@@ -37,6 +37,7 @@ PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "wuye_bench_payments"
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
 COMMUNITIES = 8  # default; --communities changes it
+SPARE = 20  # households per path whose payments are counted statement by statement
 
 
 def _env() -> None:
@@ -101,10 +102,10 @@ def _seed(n_uniform: int, n_hot: int, workers: int, n_communities: int) -> dict:
                     area_m2=Decimal("90.00"),
                     label=f"1-{i:06d}",
                 )
-                for i in range(n_uniform + 1)
+                for i in range(n_uniform + 1 + 2 * SPARE)
             ]
         )
-        hot = units[-1]
+        hot = units[n_uniform]
 
         def bill(unit: Unit, month: int, year: int) -> Bill:
             start = date(year, month, 1)
@@ -120,7 +121,8 @@ def _seed(n_uniform: int, n_hot: int, workers: int, n_communities: int) -> dict:
                 issued_on=start,
             )
 
-        uniform_bills = Bill.objects.bulk_create([bill(u, 1, 2026) for u in units[:-1]])
+        uniform_bills = Bill.objects.bulk_create([bill(u, 1, 2026) for u in units[:n_uniform]])
+        spare_bills = Bill.objects.bulk_create([bill(u, 1, 2026) for u in units[n_uniform + 1 :]])
         hot_bills = Bill.objects.bulk_create(
             [bill(hot, 1 + i % 12, 1900 + i // 12) for i in range(n_hot)]
         )
@@ -128,18 +130,33 @@ def _seed(n_uniform: int, n_hot: int, workers: int, n_communities: int) -> dict:
         "cashiers": cashiers,
         "uniform": [(b.unit_id, b.pk) for b in uniform_bills],
         "hot": [(b.unit_id, b.pk) for b in hot_bills],
+        "spare": [(b.unit_id, b.pk) for b in spare_bills],
     }
+
+
+def _pay_one(mode: str, unit, bill_id: int, key: str, cashier) -> None:  # type: ignore[no-untyped-def]
+    """One cash payment of one bill: ``checkout`` (one transaction) or ``two-step``."""
+    from django.utils import timezone
+
+    from wuye.payments.posting import cash_checkout
+    from wuye.payments.services import cash_pay, order_create
+
+    now = timezone.now()
+    if mode == "checkout":
+        cash_checkout(unit=unit, bill_ids=[bill_id], idempotency_key=key, cashier=cashier, now=now)
+        return
+    order = order_create(
+        unit=unit, bill_ids=[bill_id], channel="cash", idempotency_key=key, cashier=cashier, now=now
+    )
+    cash_pay(order=order, tendered_fen=order.amount_fen, now=now)
 
 
 def _pay_worker(args: tuple) -> list[float]:
     """Pay each (unit_id, bill_id) through the services; return per-payment latencies (s)."""
-    jobs, cashier_id, tag, start_at = args
+    jobs, cashier_id, tag, mode, start_at = args
     _django()
-    from django.utils import timezone
-
     from wuye.accounts.models import User
     from wuye.estates.models import Unit
-    from wuye.payments.services import cash_pay, order_create
 
     cashier = User.objects.get(pk=cashier_id)
     units = {
@@ -151,18 +168,29 @@ def _pay_worker(args: tuple) -> list[float]:
         time.sleep(0.001)
     for unit_id, bill_id in jobs:
         t0 = time.perf_counter()
-        now = timezone.now()
-        order = order_create(
-            unit=units[unit_id],
-            bill_ids=[bill_id],
-            channel="cash",
-            idempotency_key=f"{tag}-{bill_id}",
-            cashier=cashier,
-            now=now,
-        )
-        cash_pay(order=order, tendered_fen=order.amount_fen, now=now)
+        _pay_one(mode, units[unit_id], bill_id, f"{tag}-{bill_id}", cashier)
         latencies.append(time.perf_counter() - t0)
     return latencies
+
+
+def _statements(jobs: list[tuple[int, int]], cashier_id: int, mode: str) -> float:
+    """Statements sent to PostgreSQL per payment (BEGIN and COMMIT included), in this process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from wuye.accounts.models import User
+    from wuye.estates.models import Unit
+
+    cashier = User.objects.get(pk=cashier_id)
+    counted = 0
+    first, jobs = jobs[0], jobs[1:]  # the first payment of a process also loads caches
+    _pay_one(mode, Unit.objects.get(pk=first[0]), first[1], f"count-{mode}-{first[1]}", cashier)
+    for unit_id, bill_id in jobs:
+        unit = Unit.objects.select_related("community").get(pk=unit_id)
+        with CaptureQueriesContext(connection) as ctx:
+            _pay_one(mode, unit, bill_id, f"count-{mode}-{bill_id}", cashier)
+        counted += len(ctx.captured_queries)
+    return round(counted / len(jobs), 1)
 
 
 def _baseline_setup(n_accounts: int) -> None:
@@ -239,6 +267,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--communities", type=int, default=COMMUNITIES, help="uniform payments spread over"
     )
+    parser.add_argument(
+        "--mode",
+        choices=["checkout", "two-step"],
+        default="checkout",
+        help="checkout: payments.posting.cash_checkout; two-step: order_create then cash_pay",
+    )
     args = parser.parse_args(argv)
     _env()
     _create_database()
@@ -248,6 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     call_command("migrate", verbosity=0)
     seed = _seed(args.payments, args.payments, args.workers, args.communities)
+    statements = {
+        "checkout": _statements(seed["spare"][:SPARE], seed["cashiers"][0], "checkout"),
+        "two-step": _statements(seed["spare"][SPARE:], seed["cashiers"][0], "two-step"),
+    }
     connections.close_all()
     w = args.workers
 
@@ -258,12 +296,18 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time() + 4
     uniform = _run(
         _pay_worker,
-        [(part, seed["cashiers"][i], "u", start) for i, part in enumerate(split(seed["uniform"]))],
+        [
+            (part, seed["cashiers"][i], "u", args.mode, start)
+            for i, part in enumerate(split(seed["uniform"]))
+        ],
     )
     start = time.time() + 4
     hot = _run(
         _pay_worker,
-        [(part, seed["cashiers"][i], "h", start) for i, part in enumerate(split(seed["hot"]))],
+        [
+            (part, seed["cashiers"][i], "h", args.mode, start)
+            for i, part in enumerate(split(seed["hot"]))
+        ],
     )
     _baseline_setup(100 + args.payments)
     start = time.time() + 1
@@ -274,6 +318,9 @@ def main(argv: list[str] | None = None) -> dict:
         "db": "postgres",
         "workers": w,
         "communities": args.communities,
+        "mode": args.mode,
+        "statements_per_payment": statements,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "uniform": uniform,
         "hot_household": hot,
         "baseline_sql": baseline,

@@ -37,10 +37,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -94,20 +95,31 @@ def _t(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _context(unit_id: int, idempotency_key: str) -> _Context | None:
-    sql = (
-        "SELECT u.label, c.id, c.name, c.phone, c.surplus_policy, co.id, co.name, co.uscc, "
-        f" (SELECT r.name FROM {_t(Resident)} r WHERE r.unit_id = u.id AND r.role = %s"
-        "   ORDER BY r.is_primary DESC, r.id LIMIT 1),"
-        f" (SELECT o.id FROM {_t(Order)} o WHERE o.idempotency_key = %s)"
-        f" FROM {_t(Unit)} u JOIN {_t(Community)} c ON c.id = u.community_id"
-        f" JOIN {_t(Company)} co ON co.id = c.company_id WHERE u.id = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [Resident.Role.OWNER, idempotency_key, unit_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
+_CONTEXT_SQL = (
+    "u.label, c.id, c.name, c.phone, c.surplus_policy, co.id, co.name, co.uscc,"
+    " (SELECT r.name FROM {resident} r WHERE r.unit_id = u.id AND r.role = %s"
+    "   ORDER BY r.is_primary DESC, r.id LIMIT 1),"
+    " (SELECT o.id FROM {order} o WHERE o.idempotency_key = %s)"
+)
+_CONTEXT_FROM = (
+    " FROM {unit} u JOIN {community} c ON c.id = u.community_id"
+    " JOIN {company} co ON co.id = c.company_id"
+)
+
+
+def _names() -> dict[str, str]:
+    return {
+        "resident": _t(Resident),
+        "order": _t(Order),
+        "unit": _t(Unit),
+        "community": _t(Community),
+        "company": _t(Company),
+        "bill": _t(Bill),
+        "item": _t(FeeItem),
+    }
+
+
+def _context_of(row: tuple[Any, ...]) -> _Context:
     return _Context(
         label=row[0],
         community_id=row[1],
@@ -122,39 +134,80 @@ def _context(unit_id: int, idempotency_key: str) -> _Context | None:
     )
 
 
+def _context(unit_id: int, idempotency_key: str) -> _Context | None:
+    """Household, community, company, payer, and the key's order if any (SQLite path)."""
+    sql = "SELECT " + (_CONTEXT_SQL + _CONTEXT_FROM).format(**_names()) + " WHERE u.id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Resident.Role.OWNER, idempotency_key, unit_id])
+        row = cursor.fetchone()
+    return None if row is None else _context_of(row)
+
+
 _BILL_FIELDS = [f for f in Bill._meta.concrete_fields]
 _ITEM_FIELDS = [f for f in FeeItem._meta.concrete_fields]
 _BILL_NAMES = [f.attname for f in _BILL_FIELDS]
 _ITEM_NAMES = [f.attname for f in _ITEM_FIELDS]
 
 
-def _bills_locked(ids: list[int]) -> list[Bill]:
-    """The bills ``ids`` and their late-fee bills, locked, each with its fee item, by id.
+@dataclass(frozen=True)
+class _Ids:
+    """Ids taken from the tables' sequences before the rows are written (PostgreSQL)."""
 
-    PostgreSQL: one raw ``SELECT … FOR UPDATE OF b`` (its driver hands back Python dates and
-    decimals, so the rows become model instances without the ORM's compiler). SQLite: the
-    ORM query of ``services`` (its dates need the ORM's converters; no row locks there).
+    order: int
+    entry: int
+    payment: int
+
+
+def _load_pg(unit_id: int, key: str, ids: list[int]) -> tuple[_Context | None, list[Bill], _Ids]:
+    """One statement: the context, the next ids, and the bills locked with their fee items.
+
+    The bills are ``ids`` and their late-fee bills, ``FOR UPDATE``; PostgreSQL's driver hands
+    back Python dates and decimals, so they become model instances without the ORM compiler.
     """
-    if connection.vendor != "postgresql":
-        return _bills_with_late_fee_bills(ids, lock=True)
+    names = _names()
     cols = ", ".join(
-        [f"b.{f.column}" for f in _BILL_FIELDS] + [f"i.{f.column}" for f in _ITEM_FIELDS]
+        [f"b.{f.column} AS b{i}" for i, f in enumerate(_BILL_FIELDS)]
+        + [f"i.{f.column} AS i{i}" for i, f in enumerate(_ITEM_FIELDS)]
     )
+    seq = "(SELECT nextval(pg_get_serial_sequence(%s, 'id')))"
     sql = (
-        f"SELECT {cols} FROM {_t(Bill)} b JOIN {_t(FeeItem)} i ON i.id = b.fee_item_id"
+        "SELECT "
+        + _CONTEXT_SQL.format(**names)
+        + f", {seq}, {seq}, {seq}, x.*"
+        + _CONTEXT_FROM.format(**names)
+        + f" LEFT JOIN LATERAL (SELECT {cols} FROM {names['bill']} b"
+        f" JOIN {names['item']} i ON i.id = b.fee_item_id"
         " WHERE b.id = ANY(%s) OR (b.parent_id = ANY(%s) AND b.kind = %s)"
-        " ORDER BY b.id FOR UPDATE OF b"
+        " FOR UPDATE OF b) x ON true WHERE u.id = %s"
     )
+    params: list[Any] = [
+        Resident.Role.OWNER,
+        key,
+        Order._meta.db_table,
+        JournalEntry._meta.db_table,
+        Payment._meta.db_table,
+        ids,
+        ids,
+        Bill.Kind.LATE_FEE,
+        unit_id,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids, ids, Bill.Kind.LATE_FEE])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
+    if not rows:
+        return None, [], _Ids(0, 0, 0)
+    first = rows[0]
     n = len(_BILL_FIELDS)
-    out = []
+    bills = []
     for row in rows:
-        bill = Bill.from_db("default", _BILL_NAMES, row[:n])
-        bill.fee_item = FeeItem.from_db("default", _ITEM_NAMES, row[n:])
-        out.append(bill)
-    return out
+        values = row[13:]
+        if values[0] is None:
+            continue  # no bill: the one row of the outer join
+        bill = Bill.from_db(DEFAULT_DB_ALIAS, _BILL_NAMES, values[:n])
+        bill.fee_item = FeeItem.from_db(DEFAULT_DB_ALIAS, _ITEM_NAMES, values[n:])
+        bills.append(bill)
+    bills.sort(key=lambda b: b.pk)
+    return _context_of(first), bills, _Ids(first[10], first[11], first[12])
 
 
 # --- the plan: every row, computed in Python before anything is written --------------------
@@ -180,7 +233,8 @@ def _plan(
     *,
     ctx: _Context,
     unit_id: int,
-    bill_ids: list[int],
+    ids: list[int],
+    bills: list[Bill],
     amount_fen: int | None,
     prepay_fen: int,
     prepay_fee_item_id: int | None,
@@ -189,9 +243,10 @@ def _plan(
     cashier_id: int | None,
     on_date: date,
 ) -> _Plan:
-    """Lock the bills, charge late fees that accrue, and work out every row to write."""
-    ids = sorted(set(bill_ids))
-    bills = _bills_locked(ids) if ids else []
+    """Charge the late fees that accrue on the locked ``bills``; work out every row to write.
+
+    ``ids``: the chosen bills (sorted, unique); ``bills``: them and their late-fee bills.
+    """
     found = {b.pk for b in bills}
     missing = [i for i in ids if i not in found]
     if missing:
@@ -315,11 +370,36 @@ def _yuan(fen: int) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _sql_type(field: models.Field) -> str:
-    # Text, not varchar(n): an explicit cast to varchar(n) would truncate silently, while
-    # assigning text to the column refuses a value that is too long, as the ORM's INSERT does.
-    kind = str(field.db_type(connection))
-    return "text" if kind.startswith("varchar") else kind
+@dataclass(frozen=True)
+class _Column:
+    field: models.Field
+    attname: str
+    quoted: str
+    cast: str  # the placeholder with its type: ``%s::bigint``
+    auto_now: bool
+    primary_key: bool
+
+
+@cache
+def _columns(model: type[models.Model], vendor: str) -> tuple[_Column, ...]:
+    """The columns of ``model`` for a raw INSERT, worked out once per process."""
+    out = []
+    for f in model._meta.concrete_fields:
+        # Text, not varchar(n): an explicit cast to varchar(n) truncates silently, while
+        # assigning text to the column refuses a value too long, as the ORM's INSERT does.
+        kind = str(f.db_type(connection))
+        kind = "text" if kind.startswith("varchar") else kind
+        out.append(
+            _Column(
+                field=f,
+                attname=f.attname,
+                quoted=connection.ops.quote_name(str(f.column)),
+                cast=f"%s::{kind}",
+                auto_now=bool(getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)),
+                primary_key=bool(f.primary_key),
+            )
+        )
+    return tuple(out)
 
 
 _Refs = Mapping[str, str | tuple[str, list[Any]]]
@@ -331,47 +411,49 @@ def _select(
     """(columns, ``SELECT`` list) inserting ``row`` into ``model``; ``params`` grows in order.
 
     ``refs`` gives SQL for some columns (another CTE's id), with its own parameters if a
-    ``(sql, params)`` pair.
-    Every field not in ``row`` or ``refs`` gets its model default (``auto_now_add``: now),
-    prepared by the field itself, so a raw INSERT stores what ``Model.objects.create`` would.
+    ``(sql, params)`` pair. Every field not in ``row`` or ``refs`` gets its model default
+    (``auto_now_add``: now), prepared by the field itself, so a raw INSERT stores what
+    ``Model.objects.create`` would.
     """
+    conn = connections[DEFAULT_DB_ALIAS]
     cols: list[str] = []
     exprs: list[str] = []
-    for f in model._meta.concrete_fields:
-        if f.primary_key:
-            continue
-        cols.append(connection.ops.quote_name(str(f.column)))
-        if f.attname in refs:
-            ref = refs[f.attname]
+    for c in _columns(model, conn.vendor):
+        if c.primary_key and c.attname not in row:
+            continue  # the database numbers it
+        cols.append(c.quoted)
+        ref = refs.get(c.attname)
+        if ref is not None:
             sql, ref_params = (ref, []) if isinstance(ref, str) else ref
             exprs.append(sql)
             params.extend(ref_params)
             continue
-        if f.attname in row:
-            value = row[f.attname]
-        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+        if c.attname in row:
+            value = row[c.attname]
+        elif c.auto_now:
             value = timezone.now()
         else:
-            value = f.get_default()
-        params.append(f.get_db_prep_save(value, connection))
-        exprs.append(f"%s::{_sql_type(f)}")
+            value = c.field.get_default()
+        params.append(c.field.get_db_prep_save(value, conn))
+        exprs.append(c.cast)
     return cols, ", ".join(exprs)
 
 
 def _insert(
     model: type[models.Model],
     rows: list[dict[str, Any]],
-    refs: _Refs,
-    sources: str,
     params: list[Any],
+    *,
+    refs: _Refs | None = None,
+    source: str = "",
     returning: str = "",
 ) -> str:
-    """``INSERT INTO model (…) SELECT … FROM sources [UNION ALL …]`` for a CTE."""
+    """``INSERT INTO model (…) SELECT … [FROM source] [UNION ALL …]``; ``params`` grows."""
     selects = []
     cols: list[str] = []
     for row in rows:
-        cols, exprs = _select(model, row, refs, params)
-        selects.append(f"SELECT {exprs}" + (f" FROM {sources}" if sources else ""))
+        cols, exprs = _select(model, row, refs or {}, params)
+        selects.append(f"SELECT {exprs}" + (f" FROM {source}" if source else ""))
     sql = f"INSERT INTO {_t(model)} ({', '.join(cols)}) " + " UNION ALL ".join(selects)
     return sql + (f" RETURNING {returning}" if returning else "")
 
@@ -515,66 +597,87 @@ def _rows(
     )
 
 
-def _write_pg(rows: _Rows) -> tuple[int, int, int, str | None]:
-    """Two statements; return (order id, entry id, payment id, receipt number or None)."""
+def _write_pg(rows: _Rows, ids: _Ids) -> str | None:
+    """Two statements sent together (one round trip); return the receipt number or None.
+
+    The first writes every row of the payment (ids taken beforehand, so no statement waits
+    for another's answer); the second, last, takes the receipt number — see
+    ``_receipt_sql``. psycopg's pipeline sends both, then waits once; an error in the first
+    skips the second and fails the transaction.
+    """
     params: list[Any] = []
-    ctes = [f"o AS ({_insert(Order, [rows.order], {}, '', params, 'id')})"]
-    memo = ("left(%s || o.id::text || %s, 200)", [rows.memo_head, rows.memo_tail])
-    ctes.append(f"e AS ({_insert(JournalEntry, [rows.entry], {'memo': memo}, 'o', params, 'id')})")
+    memo = f"{rows.memo_head}{ids.order}{rows.memo_tail}"[:200]
+    parts = [
+        _insert(Order, [{**rows.order, "id": ids.order}], params),
+        _insert(JournalEntry, [{**rows.entry, "id": ids.entry, "memo": memo}], params),
+        _insert(JournalLine, [{**r, "entry_id": ids.entry} for r in rows.lines], params),
+        _insert(
+            Payment,
+            [{**rows.payment, "id": ids.payment, "order_id": ids.order, "entry_id": ids.entry}],
+            params,
+        ),
+        _insert(
+            PaymentAttempt,
+            [{**rows.attempt, "order_id": ids.order, "payment_id": ids.payment}],
+            params,
+        ),
+    ]
     if rows.order_bills:
-        ctes.append(
-            f"ob AS ({_insert(OrderBill, rows.order_bills, {'order_id': 'o.id'}, 'o', params)})"
+        parts.append(
+            _insert(OrderBill, [{**r, "order_id": ids.order} for r in rows.order_bills], params)
         )
-    ctes.append(f"l AS ({_insert(JournalLine, rows.lines, {'entry_id': 'e.id'}, 'e', params)})")
-    refs = {"order_id": "o.id", "entry_id": "e.id"}
-    ctes.append(f"p AS ({_insert(Payment, [rows.payment], refs, 'o, e', params, 'id')})")
     if rows.allocations:
-        refs = {"entry_id": "e.id", "reference": "'payment:' || p.id::text"}
-        ctes.append(f"a AS ({_insert(Allocation, rows.allocations, refs, 'e, p', params)})")
+        reference = f"payment:{ids.payment}"
+        allocations = [
+            {**r, "entry_id": ids.entry, "reference": reference} for r in rows.allocations
+        ]
+        parts.append(_insert(Allocation, allocations, params))
         values = ", ".join(["(%s::bigint, %s::bigint)"] * len(rows.paid))
         for bill_id, fen in rows.paid:
             params += [bill_id, fen]
-        ctes.append(
-            f"b AS (UPDATE {_t(Bill)} SET paid_fen = {_t(Bill)}.paid_fen + v.fen"
-            f" FROM (VALUES {values}) AS v(id, fen) WHERE {_t(Bill)}.id = v.id)"
+        parts.append(
+            f"UPDATE {_t(Bill)} SET paid_fen = {_t(Bill)}.paid_fen + v.fen"
+            f" FROM (VALUES {values}) AS v(id, fen) WHERE {_t(Bill)}.id = v.id"
         )
-    refs = {"order_id": "o.id", "payment_id": "p.id"}
-    ctes.append(f"t AS ({_insert(PaymentAttempt, [rows.attempt], refs, 'o, p', params)})")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH " + ",\n".join(ctes) + "\nSELECT o.id, e.id, p.id FROM o, e, p", params
-        )
-        order_id, entry_id, payment_id = cursor.fetchone()
-        number = _receipt_pg(cursor, rows, order_id=order_id, payment_id=payment_id)
-    return order_id, entry_id, payment_id, number
+    # Data-modifying CTEs all run, to completion, whether or not the main statement reads them.
+    sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
+    sql += " " + parts[-1]
+    receipt_sql, receipt_params = _receipt_sql(rows, ids)
+    with connection.wrap_database_errors, connection.cursor() as first, connection.cursor() as last:
+        with connection.connection.pipeline():
+            first.execute(sql, params)
+            last.execute(receipt_sql, receipt_params)
+        row = last.fetchone()
+    return None if row is None else str(row[0])
 
 
-def _receipt_pg(cursor: Any, rows: _Rows, *, order_id: int, payment_id: int) -> str | None:
+def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
     """Take the number, insert the receipt, stamp the payment, free the order's bills.
 
-    Returns None when the community has no receipt sequence for the year yet (the first
-    receipt of a year): the caller then issues through ``receipt_issue``, which creates it.
+    Its ``SELECT`` answers no row when the community has no receipt sequence for the year
+    yet (the first receipt of a year): the caller then issues through ``receipt_issue``,
+    which creates it. The sequence row stays locked until ``COMMIT``, the next statement.
     """
     params: list[Any] = [rows.receipt["community_id"], rows.receipt_year]
     number = "s.prefix || '-' || lpad(s.last_seq::text, greatest(6, length(s.last_seq::text)), '0')"
     refs: _Refs = {"number": number, "seq": "s.last_seq"}
-    receipt_sql = _insert(Receipt, [rows.receipt], refs, "s", params, "number")
-    params += [order_id, payment_id]
-    cursor.execute(
+    receipt_sql = _insert(
+        Receipt, [rows.receipt], params, refs=refs, source="s", returning="number"
+    )
+    params += [ids.order, ids.payment]
+    sql = (
         f"WITH s AS (UPDATE {_t(ReceiptSequence)} SET last_seq = last_seq + 1"
         " WHERE community_id = %s AND year = %s RETURNING last_seq, prefix),"
         f" r AS ({receipt_sql}),"
         f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending),"
         f" pu AS (UPDATE {_t(Payment)} SET receipt_number = r.number FROM r"
         f" WHERE {_t(Payment)}.id = %s)"
-        " SELECT number FROM r",
-        params,
+        " SELECT number FROM r"
     )
-    row = cursor.fetchone()
-    return None if row is None else str(row[0])
+    return sql, params
 
 
-def _write_orm(rows: _Rows, plan: _Plan) -> tuple[int, int, int, str | None]:
+def _write_orm(rows: _Rows, plan: _Plan) -> tuple[int, int, int]:
     """The same rows through the ORM (SQLite), in the caller's transaction."""
     order = Order.objects.create(**rows.order)
     OrderBill.objects.bulk_create([OrderBill(order=order, **r) for r in rows.order_bills])
@@ -598,7 +701,7 @@ def _write_orm(rows: _Rows, plan: _Plan) -> tuple[int, int, int, str | None]:
             m.bill.paid_fen += m.amount_fen
         Bill.objects.bulk_update([m.bill for m in plan.moves], ["paid_fen"])
     PaymentAttempt.objects.create(order=order, payment=payment, **rows.attempt)
-    return order.pk, entry.pk, payment.pk, None
+    return order.pk, entry.pk, payment.pk
 
 
 def _receipt_fallback(rows: _Rows, *, order_id: int, payment_id: int) -> str:
@@ -621,6 +724,14 @@ def _receipt_fallback(rows: _Rows, *, order_id: int, payment_id: int) -> str:
 
 
 # --- the service ---------------------------------------------------------------------------
+
+
+class _KeyUsed(Exception):
+    """The idempotency key already has an order: leave the transaction, then replay it."""
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
 
 
 def cash_checkout(
@@ -658,18 +769,25 @@ def cash_checkout(
     if not all(_is_fen(b) for b in bill_ids):
         raise PaymentError(_("bill_ids: 须为账单编号(整数)"))
     on_date = _on_date(now)
-    ctx = _context(unit.pk, idempotency_key)
-    if ctx is None:
-        raise PaymentError(_("房屋不存在: %(id)s") % {"id": unit.pk})
-    if ctx.existing_order_id is not None:
-        return _replay(ctx.existing_order_id, unit=unit, tendered_fen=tendered_fen, now=now)
+    ids = sorted(set(bill_ids))
     cashier_id = getattr(cashier, "pk", None)
+    pg = connection.vendor == "postgresql"
     try:
         with transaction.atomic():
+            if pg:
+                ctx, bills, new_ids = _load_pg(unit.pk, idempotency_key, ids)
+            else:
+                ctx = _context(unit.pk, idempotency_key)
+                bills = _bills_with_late_fee_bills(ids, lock=True) if ids and ctx else []
+            if ctx is None:
+                raise PaymentError(_("房屋不存在: %(id)s") % {"id": unit.pk})
+            if ctx.existing_order_id is not None:
+                raise _KeyUsed(ctx.existing_order_id)
             plan = _plan(
                 ctx=ctx,
                 unit_id=unit.pk,
-                bill_ids=list(bill_ids),
+                ids=ids,
+                bills=bills,
                 amount_fen=amount_fen,
                 prepay_fen=prepay_fen,
                 prepay_fee_item_id=prepay_fee_item_id,
@@ -689,12 +807,16 @@ def cash_checkout(
                 on_date=on_date,
                 now=now,
             )
-            if connection.vendor == "postgresql":
-                order_id, entry_id, payment_id, number = _write_pg(rows)
+            if pg:
+                number = _write_pg(rows, new_ids)
+                order_id, entry_id, payment_id = new_ids.order, new_ids.entry, new_ids.payment
             else:
-                order_id, entry_id, payment_id, number = _write_orm(rows, plan)
+                order_id, entry_id, payment_id = _write_orm(rows, plan)
+                number = None
             if number is None:
                 number = _receipt_fallback(rows, order_id=order_id, payment_id=payment_id)
+    except _KeyUsed as used:
+        return _replay(used.order_id, unit=unit, tendered_fen=tendered_fen, now=now)
     except IntegrityError:
         # A concurrent request with the same key won, or a bill is in another pending order.
         existing = Order.objects.filter(idempotency_key=idempotency_key).first()

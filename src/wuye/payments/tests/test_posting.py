@@ -6,12 +6,13 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, DataError, close_old_connections, connection
 
 from wuye.billing.models import Allocation, Bill
 from wuye.billing.selectors import receivable_mismatches
 from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
 from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
+from wuye.payments import posting
 from wuye.payments.models import Order, OrderBill, Payment, PaymentAttempt
 from wuye.payments.posting import cash_checkout
 from wuye.payments.services import (
@@ -329,20 +330,51 @@ def test_a_failure_inside_the_transaction_leaves_nothing_behind(monkeypatch, ste
     hh = household(late_fee_enabled=True, late_fee_daily_ppm=1_000)
     bill = hh.bill(10_000)
     before = _counts()
-    target = "_write_pg" if connection.vendor == "postgresql" else "_write_orm"
-    if step == "receipt":
-        target = "_receipt_pg" if connection.vendor == "postgresql" else "_receipt_fallback"
+    pg = connection.vendor == "postgresql"
+    error: type[Exception] = RuntimeError
 
     def boom(*args, **kwargs):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(f"wuye.payments.posting.{target}", boom)
+    if step == "write":
+        monkeypatch.setattr(f"wuye.payments.posting.{'_write_pg' if pg else '_write_orm'}", boom)
+    elif pg:
+        # The receipt statement fails in the database, after the payment's rows were sent in
+        # the same pipeline: the transaction must roll back as a whole.
+        monkeypatch.setattr(
+            "wuye.payments.posting._receipt_sql", lambda rows, ids: ("SELECT 1 / 0", [])
+        )
+        error = DataError
+    else:
+        monkeypatch.setattr("wuye.payments.posting._receipt_fallback", boom)
 
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(error):
         _fast(hh, [bill])
 
     assert _counts() == before  # the late-fee bill charged inside is rolled back too
     assert Bill.objects.get(pk=bill.pk).paid_fen == 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipeline is PostgreSQL's")
+def test_a_database_error_in_the_writes_skips_the_receipt_and_rolls_back(monkeypatch):
+    hh = household()
+    bill = hh.bill(10_000)
+    before = _counts()
+    seq_before = list(ReceiptSequence.objects.values_list("pk", "last_seq"))
+    real_insert = posting._insert
+
+    def bad_insert(model, rows, params, **kw):
+        if model is PaymentAttempt:
+            rows = [{**rows[0], "result": "x" * 13}]  # too long for the column: refused
+        return real_insert(model, rows, params, **kw)
+
+    monkeypatch.setattr("wuye.payments.posting._insert", bad_insert)
+    with pytest.raises(DatabaseError):
+        _fast(hh, [bill])
+
+    assert _counts() == before
+    assert list(ReceiptSequence.objects.values_list("pk", "last_seq")) == seq_before
 
 
 def test_the_first_receipt_of_a_year_creates_the_sequence():
