@@ -33,12 +33,14 @@ class MultipleFileField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> Any:
         single = super().clean
         if isinstance(data, list | tuple):
+            if not data:
+                return [single(None, initial)]  # raises "required"
             return [single(d, initial) for d in data]
         return [single(data, initial)]
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(
+    uploads = MultipleFileField(
         label=_("对账文件"),
         help_text=_("收单结算文件、微信/支付宝账单、银行流水(CSV 或 MT940), 可多选; 格式自动识别"),
     )
@@ -84,7 +86,9 @@ class QueueFilter(forms.Form):
 
     def __init__(self, *args: Any, owners: list[tuple[str, str]] | None = None, **kw: Any):
         super().__init__(*args, **kw)
-        self.fields["owner"].choices = [
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ChoiceField)
+        owner.choices = [
             ("", _("全部")),
             ("me", _("我负责的")),
             ("none", _("未指派")),
@@ -92,7 +96,7 @@ class QueueFilter(forms.Form):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start: date | None = data.get("date_from")
         end: date | None = data.get("date_to")
         if start and end and start > end:
@@ -110,7 +114,9 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args: Any, communities: list[tuple[str, str]] | None = None, **kw: Any):
         super().__init__(*args, **kw)
-        self.fields["community"].choices = [("", "—"), *(communities or [])]
+        community = self.fields["community"]
+        assert isinstance(community, forms.ChoiceField)
+        community.choices = [("", "—"), *(communities or [])]
 
 
 class AssignForm(forms.Form):

@@ -221,9 +221,10 @@ def _fresh_reference(channel: str, reference: str) -> str:
     candidate, n = reference, 1
     while True:
         payment = Payment.objects.filter(channel=channel, reference=candidate).first()
-        if payment is None or not payment.refunds.filter(
-            reference__startswith=RECON_VOID_PREFIX
-        ).exists():
+        if (
+            payment is None
+            or not payment.refunds.filter(reference__startswith=RECON_VOID_PREFIX).exists()
+        ):
             return candidate
         n += 1
         candidate = f"{reference}~{n}"
@@ -704,20 +705,39 @@ def _record_details(record: ChannelRecord | None) -> dict[str, Any]:
 
 
 def _book_arrival(exc: ReconException, *, user: Any) -> JournalEntry:
-    if exc.bank_movement_id is None or exc.settlement_id is None:
-        raise ResolutionError(_("差异 #%(id)s 没有银行到账记录, 无法确认到账") % {"id": exc.pk})
-    movement = BankMovement.objects.get(pk=exc.bank_movement_id)
+    """Book every bank credit recognised for the exception's settlement (the contracted fee
+    goes with the first); return the last entry."""
+    if exc.settlement_id is None:
+        raise ResolutionError(_("差异 #%(id)s 没有结算记录, 无法确认到账") % {"id": exc.pk})
     settlement = ChannelSettlement.objects.get(pk=exc.settlement_id)
-    return arrival_post(
-        company_id=exc.company_id,
-        channel=settlement.channel,
-        settle_date=settlement.settle_date,
-        bank_fen=movement.amount_fen,
-        fee_fen=contracted_fee(settlement),
-        value_date=movement.value_date,
-        bank_reference=movement.serial_no,
-        user=user,
+    credits = list(
+        BankMovement.objects.filter(
+            company_id=exc.company_id,
+            channel=settlement.channel,
+            merchant_no=settlement.merchant_no,
+            settle_date=settlement.settle_date,
+            direction=BankMovement.Direction.CREDIT,
+        ).order_by("txn_date", "id")
     )
+    if not credits and exc.bank_movement_id is not None:
+        credits = [BankMovement.objects.get(pk=exc.bank_movement_id)]
+    if not credits:
+        raise ResolutionError(_("差异 #%(id)s 没有银行到账记录, 无法确认到账") % {"id": exc.pk})
+    fee = contracted_fee(settlement)
+    entry = None
+    for i, movement in enumerate(credits):
+        entry = arrival_post(
+            company_id=exc.company_id,
+            channel=settlement.channel,
+            settle_date=settlement.settle_date,
+            bank_fen=movement.amount_fen,
+            fee_fen=fee if i == 0 else 0,
+            value_date=movement.value_date,
+            bank_reference=movement.serial_no,
+            user=user,
+        )
+    assert entry is not None  # credits is not empty
+    return entry
 
 
 def exception_assign(

@@ -235,52 +235,44 @@ def arrival_undo(*, entry: JournalEntry, user: Any, now: datetime, reason: str) 
 # --- running a day: match, then the rules (a background job) ---------------------------------
 
 
-class MatchingUnavailable(RuntimeError):
-    """The matching engine (``reconcile_run``) is not installed."""
-
-
-def _reconcile_run() -> Any:
-    from importlib import import_module
-
-    for name in ("wuye.reconciliation.matching", "wuye.reconciliation.engine"):
-        try:
-            module = import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "reconcile_run"):
-            return module.reconcile_run
-    raise MatchingUnavailable("wuye.reconciliation: reconcile_run is not installed")
-
-
 def reconcile_day(
     *,
     company: Company,
     settle_date: date,
     now: datetime,
     channel: str | None = None,
+    user: Any = None,
     progress: Any = None,
 ) -> dict[str, Any]:
     """Match ``settle_date`` for each channel (or one), then apply the rules; return a summary.
 
-    Raise MatchingUnavailable when the matching engine is missing.
+    A missing arrival is reported only once it is due (``as_of`` = today). Raise what
+    ``matching.reconcile_run`` raises.
     """
+    from django.utils import timezone
+
+    from wuye.reconciliation.matching import reconcile_run
     from wuye.reconciliation.models import Channel
 
-    reconcile_run = _reconcile_run()
     codes = [channel] if channel else list(Channel.values)
     summary: dict[str, Any] = {"settle_date": f"{settle_date:%Y%m%d}", "runs": {}}
     steps = len(codes) + 1
     for i, code in enumerate(codes):
         if progress:
             progress(i, steps, code)
-        run = reconcile_run(company=company, settle_date=settle_date, channel=code)
-        runs = run if isinstance(run, list | tuple) else [run]
-        for r in runs:
-            summary["runs"][r.channel] = {
-                "run_id": r.pk,
-                "matched": r.matched_count,
-                "exceptions": r.exception_count,
-            }
+        run = reconcile_run(
+            company=company,
+            settle_date=settle_date,
+            channel=code,
+            as_of=timezone.localdate(now),
+            user=user,
+            now=now,
+        )
+        summary["runs"][run.channel] = {
+            "run_id": run.pk,
+            "matched": run.matched_count,
+            "exceptions": run.exception_count,
+        }
     if progress:
         progress(len(codes), steps, "rules")
     result = rules_apply(company_id=company.pk, settle_date=settle_date, now=now, channel=channel)
@@ -335,6 +327,7 @@ def reconcile_day_task(job_id: int) -> dict[str, Any]:
             settle_date=date.fromisoformat(p["settle_date"]),
             channel=p.get("channel") or None,
             now=timezone.now(),
+            user=job.created_by,
             progress=job_progress_reporter(job.pk),
         )
     except Exception as exc:

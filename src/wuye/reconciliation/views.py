@@ -239,7 +239,7 @@ def upload(request: HttpRequest) -> HttpResponse:
             for error in errors:
                 messages.error(request, str(error))
         return redirect(_day_url(company, settle_date))
-    for upload in form.cleaned_data["files"]:
+    for upload in form.cleaned_data["uploads"]:
         if upload.size > MAX_UPLOAD_BYTES:
             messages.error(
                 request,

@@ -174,7 +174,7 @@ def test_an_upload_with_a_damaged_file_names_file_and_line_and_imports_nothing(c
     response = client.post(
         reverse("reconciliation:upload"),
         {
-            "files": [SimpleUploadedFile("acq-20261121.csv", damaged)],
+            "uploads": [SimpleUploadedFile("acq-20261121.csv", damaged)],
             "company": hh.community.company_id,
         },
         follow=True,
@@ -186,7 +186,7 @@ def test_an_upload_with_a_damaged_file_names_file_and_line_and_imports_nothing(c
     response = client.post(
         reverse("reconciliation:upload"),
         {
-            "files": [SimpleUploadedFile("acq-20261121.csv", good)],
+            "uploads": [SimpleUploadedFile("acq-20261121.csv", good)],
             "company": hh.community.company_id,
         },
         follow=True,
