@@ -35,7 +35,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _l
+from django.utils.translation import gettext_lazy
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import require_role
@@ -409,16 +409,16 @@ def resolver_check(user: Any, *, company_id: int) -> None:
 class Action(models.TextChoices):
     """What finance (or a rule) can do to an exception; each is one history event."""
 
-    POST_PAYMENT = "post_payment", _l("补记收款(销账)")
-    REFUND_DUE = "refund_due", _l("记应退款")
-    REVERSE_PAYMENT = "reverse_payment", _l("冲销我方收款")
-    BOOK_FEE = "book_fee", _l("入账手续费差额")
-    BOOK_ARRIVAL = "book_arrival", _l("确认到账")
-    CHASE = "chase", _l("催查到账")
-    DISMISS = "dismiss", _l("忽略")
-    ASSIGN = "assign", _l("指派")
-    NOTE = "note", _l("备注")
-    UNDO = "undo", _l("撤销处理")
+    POST_PAYMENT = "post_payment", gettext_lazy("补记收款(销账)")
+    REFUND_DUE = "refund_due", gettext_lazy("记应退款")
+    REVERSE_PAYMENT = "reverse_payment", gettext_lazy("冲销我方收款")
+    BOOK_FEE = "book_fee", gettext_lazy("入账手续费差额")
+    BOOK_ARRIVAL = "book_arrival", gettext_lazy("确认到账")
+    CHASE = "chase", gettext_lazy("催查到账")
+    DISMISS = "dismiss", gettext_lazy("忽略")
+    ASSIGN = "assign", gettext_lazy("指派")
+    NOTE = "note", gettext_lazy("备注")
+    UNDO = "undo", gettext_lazy("撤销处理")
 
 
 ACTIONS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
