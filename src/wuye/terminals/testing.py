@@ -67,7 +67,7 @@ def make_counter(
         company=company,
         channel=Channel.ACQUIRER,
         name=f"{tag}申和物业",
-        merchant_no=f"8983100{tid}",
+        merchant_no=f"89831004899{tid[-4:]}",
         bank_name="招商银行",
         bank_account_name=company.name,
         bank_account_no="121900001234",

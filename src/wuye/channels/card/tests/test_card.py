@@ -334,7 +334,7 @@ def test_query_answers_from_the_recorded_reports(client, c, term):
 
 
 def test_an_order_of_another_company_is_404(client, c):
-    other = make_counter(now=NOW, tag="乙", tid="20000001")
+    other = make_counter(now=NOW, tag="乙", tid="20000002")
     order = counter_order_start(
         shift=other.shift,
         unit=other.unit,
