@@ -124,3 +124,28 @@ def test_the_command_prints_json_and_writes_files(day, tmp_path):
 def test_bad_command_options_say_which_option(day, opts, message):
     with pytest.raises(CommandError, match=message):
         _run(**opts)
+
+
+def test_wuye_reconcile_report_runs_through_the_command(day, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("reconcile", "report", "--date", "20261121", "--company", str(day.pk), stdout=out)
+    assert json.loads(out.getvalue())["settle_date"] == "20261121"
+    target = tmp_path / "day.pdf"
+    call_command(
+        "reconcile",
+        "report",
+        "--date",
+        "20261121",
+        "--format",
+        "pdf",
+        "--out",
+        str(target),
+        "--company",
+        str(day.pk),
+        stdout=StringIO(),
+    )
+    assert target.read_bytes().startswith(b"%PDF")
