@@ -123,7 +123,7 @@ def test_a_cashier_takes_a_wechat_qr_payment_and_the_page_turns_paid_with_the_re
     assert number
     shot(page, "qr-03-paid")
     payment = Payment.objects.get(unit=unit)
-    assert payment.channel == "wechat" and payment.funding_source == "储蓄卡 CMB_DEBIT"
+    assert payment.channel == "wechat" and payment.funding_source == "储蓄卡/CMB_DEBIT"
     assert all(b.outstanding_fen == 0 for b in Bill.objects.filter(unit=unit))
     # The printed receipt names the funding source.
     import io

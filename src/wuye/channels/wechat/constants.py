@@ -49,9 +49,9 @@ def funding_source(bank_type: str) -> str:
     if not bank_type:
         return ""
     if bank_type == BALANCE_BANK_TYPE:
-        return "零钱"
+        return "零钱/OTHERS"
     if bank_type.endswith("_CREDIT"):
-        return f"信用卡 {bank_type}"[:32]
+        return f"信用卡/{bank_type}"[:32]
     if bank_type.endswith("_DEBIT"):
-        return f"储蓄卡 {bank_type}"[:32]
+        return f"储蓄卡/{bank_type}"[:32]
     return bank_type[:32]

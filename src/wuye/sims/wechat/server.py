@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,8 +82,8 @@ class SimState:
     events: int = 0
 
 
-def _now_text() -> str:
-    return datetime.now(SHANGHAI).isoformat(timespec="seconds")
+def _wall_clock() -> datetime:
+    return datetime.now(SHANGHAI)
 
 
 class WechatSim:
@@ -112,6 +113,8 @@ class WechatSim:
         self.deliver = deliver
         self.backoff_scale = backoff_scale
         self.faults = Faults()
+        self.clock: Callable[[], datetime] = _wall_clock
+        """What time it is at the provider (the demo replays history with a past clock)."""
         self.lock = threading.RLock()
         self.state = self._load()
         self.outbox: list[Outgoing] = []
@@ -140,10 +143,13 @@ class WechatSim:
         tmp.write_text(json.dumps(asdict(self.state), ensure_ascii=False))
         tmp.replace(self.state_path)
 
+    def _now_text(self) -> str:
+        return self.clock().astimezone(SHANGHAI).isoformat(timespec="seconds")
+
     # --- ids -----------------------------------------------------------------------------------
 
     def _transaction_id(self) -> str:
-        day = datetime.now(SHANGHAI).strftime("%Y%m%d")
+        day = self.clock().strftime("%Y%m%d")
         return "4200" + "00" + day + f"{secrets.randbelow(10**14):014d}"
 
     def _openid(self) -> str:
@@ -180,7 +186,7 @@ class WechatSim:
                 "notify_url": body["notify_url"],
                 "time_expire": body.get("time_expire", ""),
                 "code_url": code_url,
-                "created": _now_text(),
+                "created": self._now_text(),
                 "transaction_id": "",
                 "bank_type": "",
                 "openid": "",
@@ -207,9 +213,10 @@ class WechatSim:
                     "code": "ORDERPAID" if order["trade_state"] == "SUCCESS" else "ORDER_CLOSED",
                     "message": order["trade_state"],
                 }
-            if order.get("time_expire") and datetime.fromisoformat(
-                order["time_expire"]
-            ) < datetime.now(SHANGHAI):
+            if (
+                order.get("time_expire")
+                and datetime.fromisoformat(order["time_expire"]) < self.clock()
+            ):
                 order["trade_state"] = "CLOSED"
                 self._save()
                 return 400, {"code": "ORDER_CLOSED", "message": "二维码已过期"}
@@ -222,7 +229,7 @@ class WechatSim:
             bank_type=bank_type,
             transaction_id=self._transaction_id(),
             openid=order.get("openid") or self._openid(),
-            success_time=_now_text(),
+            success_time=self._now_text(),
         )
         self._save()
         if order.get("notify_url"):
@@ -347,7 +354,7 @@ class WechatSim:
                 "notify_url": "",
                 "time_expire": "",
                 "code_url": "",
-                "created": _now_text(),
+                "created": self._now_text(),
                 "transaction_id": "",
                 "bank_type": "",
                 "openid": "",
@@ -472,8 +479,8 @@ class WechatSim:
                 "refund": refund,
                 "total": order["amount"],
                 "status": "SUCCESS",
-                "created": _now_text(),
-                "success_time": _now_text(),
+                "created": self._now_text(),
+                "success_time": self._now_text(),
                 "notify_url": body.get("notify_url", ""),
             }
             self.state.refunds[number] = row
@@ -549,8 +556,8 @@ class WechatSim:
             self.state.events += 1
             n = self.state.events
         envelope = {
-            "id": f"EV-{datetime.now(SHANGHAI):%Y%m%d%H%M%S}{n:06d}{secrets.token_hex(3)}",
-            "create_time": _now_text(),
+            "id": f"EV-{self.clock():%Y%m%d%H%M%S}{n:06d}{secrets.token_hex(3)}",
+            "create_time": self._now_text(),
             "resource_type": "encrypt-resource",
             "event_type": event_type,
             "summary": summary,

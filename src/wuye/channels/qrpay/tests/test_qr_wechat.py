@@ -46,12 +46,12 @@ def test_a_qr_paid_by_debit_card_settles_the_bill_on_the_notification(
     assert bill.outstanding_fen == 0
     payment = Payment.objects.get(order=order)
     assert payment.amount_fen == order.amount_fen
-    assert payment.funding_source == "储蓄卡 CMB_DEBIT"
+    assert payment.funding_source == "储蓄卡/CMB_DEBIT"
     assert payment.reference.startswith("4200") and len(payment.reference) == 28
     from wuye.receipts.models import Receipt
 
     receipt = Receipt.objects.get(community=h.community, number=payment.receipt_number)
-    assert "储蓄卡 CMB_DEBIT" in str(receipt.content)
+    assert "储蓄卡/CMB_DEBIT" in str(receipt.content)
 
 
 def test_a_lost_notification_is_recovered_by_the_poll_job(wechat_sim: WechatSim) -> None:
@@ -175,7 +175,7 @@ def test_a_payment_code_left_userpaying_is_polled_until_paid(wechat_sim: WechatS
     payment = services.qr_scan(order, code, now=timezone.now(), sleep=lambda s: None)
 
     assert payment.amount_fen == 5000
-    assert payment.funding_source == "信用卡 CMB_CREDIT"
+    assert payment.funding_source == "信用卡/CMB_CREDIT"
     assert QrTrade.objects.get(order=order).kind == QrTrade.Kind.MICROPAY
 
 

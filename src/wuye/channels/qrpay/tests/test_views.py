@@ -61,7 +61,7 @@ def test_the_counter_hands_a_wechat_order_to_the_qr_page_which_turns_paid(
     wechat_sim.wallet_pay(code_url, "credit")
     deliver(wechat_sim)
     status = c.get(reverse("qrpay:status", args=[order.pk])).json()
-    assert status["state"] == "paid" and status["funding_source"] == "信用卡 CMB_CREDIT"
+    assert status["state"] == "paid" and status["funding_source"] == "信用卡/CMB_CREDIT"
     assert c.get(reverse("qrpay:order", args=[order.pk]))["Location"] == reverse(
         "counter:order", args=[order.pk]
     )
@@ -86,7 +86,7 @@ def test_the_scanner_field_takes_a_payment_code(wechat_sim: WechatSim) -> None:
     )
 
     assert response["Location"] == reverse("counter:order", args=[order.pk])
-    assert Payment.objects.get(order=order).funding_source == "储蓄卡 CMB_DEBIT"
+    assert Payment.objects.get(order=order).funding_source == "储蓄卡/CMB_DEBIT"
 
 
 def test_cancel_frees_the_bills(wechat_sim: WechatSim) -> None:
