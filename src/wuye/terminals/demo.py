@@ -9,12 +9,11 @@ API token, acquirer address) is written with ``wuye terminal init`` into
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from datetime import date, datetime, time
+from pathlib import Path
 
-from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from wuye.accounts.models import User
@@ -71,38 +70,32 @@ def demo_load_terminals(*, today: date, say: Callable[[str], None]) -> None:
 
 
 def demo_terminal_config_write(
-    *, terminal: Terminal, token: str, say: Callable[[str], None]
-) -> None:
-    """Write the terminal client's configuration with ``wuye terminal init`` (server URL from
-    ``WUYE_DEMO_SERVER_URL``, acquirer from ``WUYE_DEMO_ACQUIRER``)."""
+    *, terminal: Terminal, token: str, say: Callable[[str], None], data_dir: Path | None = None
+) -> Path | None:
+    """Write the terminal client's configuration (``wuye terminal init``); return its directory.
+
+    The server URL comes from ``WUYE_DEMO_SERVER_URL`` (default http://127.0.0.1:8000), the
+    acquirer from ``WUYE_DEMO_ACQUIRER`` (default 127.0.0.1:8583, the demo companion's port).
+    Say why and return None when the terminal client refuses a value.
+    """
+    from wuye.posterm.config import ConfigError, terminal_init
+
     server = os.environ.get("WUYE_DEMO_SERVER_URL", "http://127.0.0.1:8000")
     acquirer = os.environ.get("WUYE_DEMO_ACQUIRER", "127.0.0.1:8583")
     try:
-        call_command(
-            "terminal",
-            "init",
-            "--tid",
-            terminal.tid,
-            "--mid",
-            terminal.mid,
-            "--tmk",
-            terminal.tmk,
-            "--server",
-            server,
-            "--token",
-            token,
-            "--acquirer",
-            acquirer,
-            "--merchant-name",
-            terminal.merchant.name if terminal.merchant else "",
-            "--serial",
-            terminal.serial_no,
-            stdout=io.StringIO(),
+        path = terminal_init(
+            tid=terminal.tid,
+            mid=terminal.mid,
+            tmk_hex=terminal.tmk,
+            acquirer=acquirer,
+            server_url=server,
+            token=token,
+            merchant_name=terminal.merchant.name if terminal.merchant else "",
+            serial=terminal.serial_no,
+            data_dir=data_dir,
         )
-    except (CommandError, LookupError) as exc:
-        say(
-            f"terminal {terminal.tid}: configuration not written ({exc}); "
-            f"run `wuye terminals token --tid {terminal.tid} --by admin` and `wuye terminal init`"
-        )
-        return
-    say(f"terminal {terminal.tid}: configured for {server}, acquirer {acquirer}")
+    except ConfigError as exc:
+        say(f"terminal {terminal.tid}: configuration not written ({exc})")
+        return None
+    say(f"terminal {terminal.tid}: configured in {path} for {server}, acquirer {acquirer}")
+    return path
