@@ -612,11 +612,6 @@ def _write_pg(rows: _Rows, ids: _Ids) -> str | None:
         _insert(JournalEntry, [{**rows.entry, "id": ids.entry, "memo": memo}], params),
         _insert(JournalLine, [{**r, "entry_id": ids.entry} for r in rows.lines], params),
         _insert(
-            Payment,
-            [{**rows.payment, "id": ids.payment, "order_id": ids.order, "entry_id": ids.entry}],
-            params,
-        ),
-        _insert(
             PaymentAttempt,
             [{**rows.attempt, "order_id": ids.order, "payment_id": ids.payment}],
             params,
@@ -651,12 +646,18 @@ def _write_pg(rows: _Rows, ids: _Ids) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
-    """Take the number, insert the receipt, stamp the payment, free the order's bills.
+def _payment_row(rows: _Rows, ids: _Ids) -> dict[str, Any]:
+    return {**rows.payment, "id": ids.payment, "order_id": ids.order, "entry_id": ids.entry}
 
-    Its ``SELECT`` answers no row when the community has no receipt sequence for the year
-    yet (the first receipt of a year): the caller then issues through ``receipt_issue``,
-    which creates it. The sequence row stays locked until ``COMMIT``, the next statement.
+
+def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
+    """Take the number, insert the receipt and the payment with it, free the order's bills.
+
+    It answers no row, and inserts neither, when the community has no receipt sequence for
+    the year yet (its first receipt of a year): the caller then issues through
+    ``receipt_issue``, which creates it, and inserts the payment. The rows written before
+    already point at the payment's id: foreign keys are checked at ``COMMIT``. The sequence
+    row stays locked until then, the next statement.
     """
     params: list[Any] = [rows.receipt["community_id"], rows.receipt_year]
     number = "s.prefix || '-' || lpad(s.last_seq::text, greatest(6, length(s.last_seq::text)), '0')"
@@ -664,15 +665,23 @@ def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
     receipt_sql = _insert(
         Receipt, [rows.receipt], params, refs=refs, source="s", returning="number"
     )
-    params += [ids.order, ids.payment]
+    params.append(ids.order)
+    payment_sql = _insert(
+        Payment,
+        [_payment_row(rows, ids)],
+        params,
+        refs={"receipt_number": "r.number"},
+        source="r",
+        returning="receipt_number",
+    )
+    # The payment is written here, with its number, rather than updated afterwards: an
+    # UPDATE of a row inserted in the same transaction checks its foreign keys again.
     sql = (
         f"WITH s AS (UPDATE {_t(ReceiptSequence)} SET last_seq = last_seq + 1"
         " WHERE community_id = %s AND year = %s RETURNING last_seq, prefix),"
         f" r AS ({receipt_sql}),"
-        f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending),"
-        f" pu AS (UPDATE {_t(Payment)} SET receipt_number = r.number FROM r"
-        f" WHERE {_t(Payment)}.id = %s)"
-        " SELECT number FROM r"
+        f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending)"
+        f" {payment_sql}"
     )
     return sql, params
 
@@ -810,6 +819,8 @@ def cash_checkout(
             if pg:
                 number = _write_pg(rows, new_ids)
                 order_id, entry_id, payment_id = new_ids.order, new_ids.entry, new_ids.payment
+                if number is None:  # the first receipt of the year: the payment is not in yet
+                    Payment.objects.create(**_payment_row(rows, new_ids))
             else:
                 order_id, entry_id, payment_id = _write_orm(rows, plan)
                 number = None

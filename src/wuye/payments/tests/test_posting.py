@@ -49,6 +49,12 @@ def _fast(hh: Household, bills: list[Bill], **kw) -> Payment:
     )
 
 
+def _sequence(hh: Household) -> None:
+    """Give the community its receipt sequence for the year (not its first receipt)."""
+    code = hh.community.code
+    ReceiptSequence.objects.create(community=hh.community, year=2026, prefix=f"{code}-2026")
+
+
 def _outcome(hh: Household, payment: Payment) -> dict:
     """Everything a payment wrote, with the ids that differ between households replaced."""
     payment = Payment.objects.get(pk=payment.pk)
@@ -145,12 +151,15 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.parametrize("first_receipt", [False, True], ids=["sequence", "first-receipt"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_the_fast_path_writes_what_order_create_and_cash_pay_write(name):
+def test_the_fast_path_writes_what_order_create_and_cash_pay_write(name, first_receipt):
     fast_kw, slow_kw = SCENARIOS[name]
     results = []
     for pay in ("fast", "slow"):
         hh = household(late_fee_enabled=True, late_fee_daily_ppm=1_000)
+        if not first_receipt:
+            _sequence(hh)
         bills = [hh.bill(10_000, month=1), hh.bill(20_000, month=2)]
         kw = dict(fast_kw if pay == "fast" else slow_kw)
         if kw.get("prepay_fee_item_id") == "item":
@@ -162,8 +171,11 @@ def test_the_fast_path_writes_what_order_create_and_cash_pay_write(name):
     assert receivable_mismatches() == []
 
 
-def test_the_returned_payment_is_the_stored_one():
+@pytest.mark.parametrize("first_receipt", [False, True], ids=["sequence", "first-receipt"])
+def test_the_returned_payment_is_the_stored_one(first_receipt):
     hh = household()
+    if not first_receipt:
+        _sequence(hh)
     bill = hh.bill(10_000)
 
     payment = _fast(hh, [bill], tendered_fen=12_000)
@@ -171,6 +183,11 @@ def test_the_returned_payment_is_the_stored_one():
     stored = Payment.objects.get(pk=payment.pk)
     for name in ("order_id", "entry_id", "receipt_number", "change_fen", "amount_fen", "paid_at"):
         assert getattr(payment, name) == getattr(stored, name)
+    assert Receipt.objects.get(number=payment.receipt_number).reference == (
+        f"payment:cash:{stored.reference}"
+    )
+    assert PaymentAttempt.objects.get(order_id=payment.order_id).payment_id == payment.pk
+    assert Allocation.objects.get(reference=f"payment:{payment.pk}").amount_fen == 10_000
     assert payment.change_fen == 2_000
     assert payment.order.state == Order.State.PAID
 
