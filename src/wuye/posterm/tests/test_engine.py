@@ -131,3 +131,33 @@ def test_a_pending_reversal_survives_a_restart(data_dir, host):
     # kept after three tries; the next run does not send it again
     t2.purchase(amount_fen=800, card=Card(GOOD), pin="123456")
     assert t2.counts()["pending_reversals"] == 1
+
+
+class Crash(BaseException):
+    """The process dies (power cut) right after the request left."""
+
+
+def test_a_crash_after_sending_is_reversed_on_restart_and_reported_once(data_dir, host):
+    t1 = make_terminal(data_dir, host.port)
+    t1.sign_on()
+    real = t1.link.exchange
+
+    def send_then_die(frame: bytes) -> bytes:
+        real(frame)  # the host approves and answers; nobody is left to read it
+        raise Crash
+
+    t1.link.exchange = send_then_die  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        t1.purchase(amount_fen=4200, card=Card(GOOD), pin="123456")
+    assert len(host.state.approved) == 1
+    t1.store.close()
+
+    t2 = make_terminal(data_dir, host.port)
+    t2.recover()
+    t2.recover()
+
+    assert host.state.approved == {}
+    reports = _reports(t2)
+    assert len(reports) == 1
+    assert reports[0]["approved"] is False and reports[0]["reversed"] is True
+    assert reports[0]["amount_fen"] == 4200

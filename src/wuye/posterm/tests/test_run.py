@@ -4,6 +4,7 @@ a cashier's card order is pushed, the headless terminal takes it, the payment is
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 from wuye.channels.card.services import card_order_push, card_refund_request
 from wuye.counter.services import counter_order_start
 from wuye.payments.models import Order, Payment
+from wuye.posterm.card import Card
 from wuye.posterm.cli import server_client
 from wuye.posterm.runner import Runner
 from wuye.posterm.screen import HeadlessScreen
@@ -161,3 +163,38 @@ def test_run_stops_when_asked(live_server, host, tmp_path):
     runner.stop.set()
     t.join(timeout=30)
     assert not t.is_alive()
+
+
+def test_training_results_are_recorded_but_never_reach_the_books(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    _push(c)
+    term = make_terminal(
+        tmp_path / "t", host.port, server_url=live_server.url, token=c.token, training=True
+    )
+    _runner(term, server_client(term)).run()
+
+    report = TerminalReport.objects.get()
+    assert report.training is True and report.approved is True
+    assert Payment.objects.count() == 0
+
+
+def test_processing_requirement_6_asks_the_server_for_an_update(live_server, host, tmp_path):
+    c = make_counter(now=timezone.now())
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    runner = _runner(term, server_client(term))
+    beats: list[dict] = []
+    real_beat, real_handle = runner.client.heartbeat, runner.handle
+    runner.client.heartbeat = lambda body: beats.append(body) or real_beat(body)  # type: ignore
+    seen_at_handle: list[int] = []
+    runner.handle = lambda req: seen_at_handle.append(len(beats)) or real_handle(req)  # type: ignore
+    term.sign_on()
+    host.host.request_processing("10000001", 6)
+    term.purchase(amount_fen=100, card=Card(GOOD), pin="123456")
+    assert term.wants_app_update
+    runner._last_beat = time.monotonic()  # no periodic heartbeat due
+    _push(c)
+
+    runner.run()
+
+    assert seen_at_handle == [1]  # the heartbeat went first, because the host asked
+    assert not term.wants_app_update
