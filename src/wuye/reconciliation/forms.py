@@ -16,7 +16,9 @@ MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 
 class DayForm(forms.Form):
-    date = forms.DateField(label=_("结算日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        label=_("结算日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -58,7 +60,9 @@ class UploadForm(forms.Form):
 
 
 class RunForm(forms.Form):
-    date = forms.DateField(label=_("结算日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        label=_("结算日期"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     channel = forms.ChoiceField(
         label=_("渠道"), required=False, choices=[("", _("全部渠道")), *Channel.choices]
     )
@@ -78,10 +82,14 @@ class QueueFilter(forms.Form):
     )
     owner = forms.ChoiceField(label=_("负责人"), required=False)
     date_from = forms.DateField(
-        label=_("结算日期从"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("结算日期从"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     date_to = forms.DateField(
-        label=_("至"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("至"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def __init__(self, *args: Any, owners: list[tuple[str, str]] | None = None, **kw: Any):

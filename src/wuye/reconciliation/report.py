@@ -304,7 +304,9 @@ def render_xlsx(report: DayReport) -> bytes:
             ]
         )
         ex.cell(row=ex.max_row, column=6).number_format = "#,##0.00"
-    for letter, width in zip("ABCDEFGHIJK", (8, 10, 16, 32, 24, 12, 12, 10, 14, 12, 40), strict=True):
+    for letter, width in zip(
+        "ABCDEFGHIJK", (8, 10, 16, 32, 24, 12, 12, 10, 14, 12, 40), strict=True
+    ):
         ex.column_dimensions[letter].width = width
     ex.freeze_panes = "A2"
     out = io.BytesIO()

@@ -318,6 +318,8 @@ def reconcile_day_task(job_id: int) -> dict[str, Any]:
     """Run a queued ``reconcile_day`` job and record its outcome (failed with the error)."""
     from django.utils import timezone
 
+    from wuye.reconciliation.models import Channel
+
     job = Job.objects.get(pk=job_id)
     job_start(job)
     p = job.params
@@ -333,13 +335,17 @@ def reconcile_day_task(job_id: int) -> dict[str, Any]:
     except Exception as exc:
         job_finish(job, error=f"{type(exc).__name__}: {exc}")
         raise
-    flat = {
-        "settle_date": summary["settle_date"],
-        **{
-            f"{c}: matched / exceptions": f"{r['matched']} / {r['exceptions']}"
-            for c, r in summary["runs"].items()
-        },
-        **{f"rules: {k}": v for k, v in summary["rules"].items()},
+    names = dict(Channel.choices)
+    rule_names = {
+        "payments_posted": _("规则补记收款"),
+        "arrivals_booked": _("规则确认到账"),
+        "left_open": _("待人工处理的渠道单边"),
     }
+    flat: dict[str, Any] = {_("结算日期"): summary["settle_date"]}
+    for code, r in summary["runs"].items():
+        label = _("%(channel)s 已匹配 / 差异") % {"channel": names.get(code, code)}
+        flat[label] = f"{r['matched']} / {r['exceptions']}"
+    for key, value in summary["rules"].items():
+        flat[str(rule_names.get(key, key))] = value
     job_finish(job, result=flat)
     return flat
