@@ -1,0 +1,337 @@
+"""Reconciliation benchmark: N card settlement rows against N payments, import + match.
+
+Usage (one database per process)::
+
+    python bench/reconcile.py --db sqlite --rows 1000000
+    python bench/reconcile.py --db postgres --rows 1000000
+
+It creates a fresh database (PostgreSQL ``wuye_bench_recon`` or a SQLite file under
+``$WUYE_DATA_DIR``), migrates it, and seeds one company with an acquirer merchant and N card
+payments (``payments_payment`` rows written in bulk; they all point at one order and one
+stand-in journal entry, because the ledger is not what is measured here). It writes an
+acquirer settlement file of N rows (contract §1, with its trailer) in which about 0.1% of the
+rows each are: missing (internal only), extra (channel only), a different amount, a wrong fee
+and a duplicate. Then, timed:
+
+1. **baseline read**: DuckDB reads the same CSV into a table;
+2. **baseline join**: a bare DuckDB full outer join of both sides (already in DuckDB) on the
+   reference, classifying every row (matched / amount mismatch / one side only);
+3. **import**: ``file_import`` (check every field and the trailer, bulk insert);
+4. **match**: ``reconcile_run`` for the card channel (load both sides from the database, match
+   in DuckDB, write the exceptions), and inside it the **match SQL** alone (the same DuckDB
+   statements over the same loaded tables) for the ratio to the bare join.
+
+Prints one JSON line with the timings, the ratios against the goals, the exception counts and
+the peak RSS of this process (DuckDB runs in-process; PostgreSQL's own memory is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_NAME = "wuye_bench_recon"
+MID = "898310048990001"
+TRADE_DAY = date(2026, 11, 20)
+SETTLE_DAY = date(2026, 11, 21)
+
+
+def _setup(db: str) -> None:
+    os.environ.setdefault("WUYE_FIELD_KEY", "rTSlGaa7bTBqEfpXiqsHdB0tQ5TtdxJzHGeb5LqIx4Q=")
+    os.environ.setdefault("WUYE_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "wuye.settings"
+    data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-recon"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["WUYE_DATA_DIR"] = str(data_dir)
+    if db == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME}")
+            conn.execute(f"CREATE DATABASE {PG_NAME}")
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
+    else:
+        path = data_dir / "bench-recon.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+# Row i of the day: amount 10.00..5009.99 yuan; every 1000th row carries one difference.
+_GEN = """
+CREATE TABLE gen AS SELECT
+  i,
+  lpad(i::VARCHAR, 12, '0') AS rrn,
+  1000 + (i * 7919) % 500000 AS amount_fen,
+  i % 1000 AS k
+FROM range(1, {n} + 1) t(i);
+"""
+# k = 1: internal only (no channel row); k = 2: channel only (no payment);
+# k = 3: channel amount +1 fen; k = 4: fee +1 fen; k = 5: the channel row appears twice.
+_CHANNEL = """
+CREATE TABLE channel AS
+SELECT rrn, amount_fen + CASE WHEN k = 3 THEN 1 ELSE 0 END AS amount_fen,
+       least((amount_fen * 5000 + 500000) // 1000000, 2000)
+         + CASE WHEN k = 4 THEN 1 ELSE 0 END AS fee_fen, i
+FROM gen WHERE k <> 1
+UNION ALL
+SELECT rrn, amount_fen, least((amount_fen * 5000 + 500000) // 1000000, 2000), i
+FROM gen WHERE k = 5;
+"""
+
+
+def _yuan(col: str) -> str:
+    return (
+        f"(CASE WHEN {col} < 0 THEN '-' ELSE '' END) || (abs({col}) // 100)::VARCHAR || '.' || "
+        f"lpad((abs({col}) % 100)::VARCHAR, 2, '0')"
+    )
+
+
+def _write_files(n: int, workdir: Path) -> tuple[Path, Path]:
+    """Write the acquirer CSV and the internal side (payments CSV); return their paths."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(_GEN.format(n=n))
+    con.execute(_CHANNEL)
+    acq = workdir / "acquirer.csv"
+    body = workdir / "body.csv"
+    con.execute(
+        f"""COPY (SELECT '{SETTLE_DAY:%Y%m%d}' AS settle_date, '{TRADE_DAY:%Y%m%d}' AS txn_date,
+                  lpad(((i % 86400) // 3600)::VARCHAR, 2, '0')
+                  || lpad(((i % 3600) // 60)::VARCHAR, 2, '0')
+                  || lpad((i % 60)::VARCHAR, 2, '0') AS txn_time,
+                  '{MID}' AS mid, '10000001' AS tid, '000001' AS batch_no,
+                  lpad((i % 1000000)::VARCHAR, 6, '0') AS stan, rrn, 'A1B2C3' AS auth_code,
+                  'PURCHASE' AS txn_type, '622202******0017' AS card_no, 'DEBIT' AS card_type,
+                  {_yuan("amount_fen")} AS amount, {_yuan("fee_fen")} AS fee,
+                  {_yuan("amount_fen - fee_fen")} AS net_amount, '' AS orig_rrn
+              FROM channel ORDER BY i)
+           TO '{body}' (HEADER, DELIMITER ',', QUOTE '')"""
+    )
+    count, total, fee = con.execute(
+        "SELECT count(*), sum(amount_fen), sum(fee_fen) FROM channel"
+    ).fetchone()
+    with acq.open("wb") as out, body.open("rb") as src:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+        out.write(
+            f"TRAILER,{count},{_fmt(total)},{_fmt(fee)},{_fmt(total - fee)}\n".encode()
+        )
+    body.unlink()
+    internal = workdir / "internal.csv"
+    con.execute(
+        f"COPY (SELECT i, rrn, amount_fen FROM gen WHERE k <> 2 ORDER BY i) TO '{internal}' "
+        "(HEADER false, DELIMITER ',')"
+    )
+    con.close()
+    return acq, internal
+
+
+def _fmt(fen: int) -> str:
+    from wuye.core.money import format_yuan
+
+    return format_yuan(int(fen))
+
+
+def _seed(internal: Path) -> tuple[object, int]:
+    """Create the company, merchant, and one payment row per line of ``internal``."""
+    import csv
+
+    from django.db import connection, transaction
+
+    from wuye.ledger.models import AccountKind, JournalEntry
+    from wuye.ledger.services import credit, debit, entry_post
+    from wuye.merchants.services import fee_rate_set, merchant_create
+    from wuye.payments.models import Order
+    from wuye.testing.factories import make_building, make_community, make_company, make_unit
+
+    paid_at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    with transaction.atomic():
+        company = make_company()
+        community = make_community(company)
+        unit = make_unit(make_building(community))
+        merchant = merchant_create(
+            company=company, channel="acquirer", name=company.name, merchant_no=MID,
+            bank_name="招商银行上海分行", bank_account_name=company.name,
+            bank_account_no="31000000000000009",
+        )
+        fee_rate_set(merchant=merchant, card_type="debit", rate_ppm=5000, cap_fen=2000,
+                     effective_from=date(2026, 1, 1))
+        order = Order.objects.create(
+            company=company, community=community, unit=unit, channel="card", amount_fen=1,
+            bills_fen=0, prepay_fen=1, idempotency_key="bench-order", created_at=paid_at,
+            state="paid",
+        )
+        entry = entry_post(
+            company_id=company.pk, kind=JournalEntry.Kind.ADJUSTMENT, memo="bench stand-in",
+            effective_date=TRADE_DAY,
+            lines=[debit(AccountKind.BANK, 1), credit(AccountKind.OPENING_BALANCE, 1)],
+        )
+    cols = (
+        "order_id, company_id, community_id, unit_id, channel, amount_fen, state, reference, "
+        "rrn, auth_code, masked_pan, card_type, tid, batch, stan, provider_txn_id, "
+        "funding_source, allocated_fen, prepaid_fen, refund_due_fen, surplus_to, refunded_fen, "
+        "entry_id, receipt_number, paid_at"
+    )
+    pg = connection.vendor == "postgresql"
+    when = paid_at.isoformat() if pg else "2026-11-20 02:00:00"
+    fixed = (order.pk, company.pk, community.pk, unit.pk, "card")
+    count = 0
+    with transaction.atomic(), connection.cursor() as cur, internal.open() as fh:
+        rows = (
+            (*fixed, int(a), "succeeded", f"10000001-{TRADE_DAY:%Y%m%d}-{rrn}", rrn, "A1B2C3",
+             "622202******0017", "debit", "10000001", "000001", "", "", "", int(a), 0, 0, "",
+             0, entry.pk, "", when)
+            for _i, rrn, a in csv.reader(fh)
+        )
+        if pg:
+            with cur.cursor.copy(f"COPY payments_payment ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    count += 1
+        else:
+            marks = ", ".join("?" for _ in cols.split(","))
+            sql = f"INSERT INTO payments_payment ({cols}) VALUES ({marks})"  # noqa: S608
+            batch: list[tuple] = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) == 50_000:
+                    cur.cursor.executemany(sql, batch)
+                    count += len(batch)
+                    batch = []
+            cur.cursor.executemany(sql, batch)
+            count += len(batch)
+    return company, count
+
+
+def _baselines(acq: Path, internal: Path) -> dict[str, float]:
+    import duckdb
+
+    con = duckdb.connect()
+    t = time.perf_counter()
+    con.execute(
+        f"CREATE TABLE c AS SELECT * FROM read_csv('{acq}', header = true, null_padding = true, "
+        "all_varchar = true)"
+    )
+    read_s = time.perf_counter() - t
+    con.execute(
+        f"CREATE TABLE i AS SELECT * FROM read_csv('{internal}', header = false, "
+        "columns = {'iid': 'BIGINT', 'rrn': 'VARCHAR', 'amount_fen': 'BIGINT'})"
+    )
+    con.execute(
+        "CREATE TABLE cc AS SELECT rrn, CAST(replace(amount, '.', '') AS BIGINT) AS amount_fen "
+        "FROM c WHERE settle_date <> 'TRAILER'"
+    )
+    t = time.perf_counter()
+    rows = con.execute(
+        """CREATE TABLE bare AS SELECT
+             CASE WHEN i.rrn IS NULL THEN 'channel_only' WHEN cc.rrn IS NULL THEN 'internal_only'
+                  WHEN i.amount_fen <> cc.amount_fen THEN 'amount_mismatch' ELSE 'matched' END
+               AS category, cc.rrn AS c_rrn, i.rrn AS i_rrn
+           FROM cc FULL OUTER JOIN i ON cc.rrn = i.rrn"""
+    )
+    join_s = time.perf_counter() - t
+    del rows
+    cats = dict(con.execute("SELECT category, count(*) FROM bare GROUP BY 1").fetchall())
+    con.close()
+    return {"baseline_read_s": read_s, "baseline_join_s": join_s, "baseline_categories": cats}
+
+
+def _match_sql_only(company: object, workdir: Path) -> float:
+    """Time the matching's DuckDB statements alone over the same two loaded tables."""
+    import duckdb
+
+    from wuye.reconciliation import matching
+
+    ipath, cpath = workdir / "m_internal.csv", workdir / "m_records.csv"
+    trade = TRADE_DAY
+    from datetime import timedelta
+
+    w = timedelta(days=matching.WINDOW_DAYS)
+    matching._dump(*matching._internal_sql(company.pk, "card", trade - w,  # type: ignore[attr-defined]
+                                           trade + w + timedelta(days=1)), ipath)
+    matching._dump(*matching._channel_sql(company.pk, "card", SETTLE_DAY - w,  # type: ignore[attr-defined]
+                                          SETTLE_DAY + w + timedelta(days=1)), cpath)
+    con = duckdb.connect()
+    matching._load(con, "internal", ipath, matching._INTERNAL_COLS)
+    matching._load(con, "records", cpath, matching._CHANNEL_COLS)
+    t = time.perf_counter()
+    con.execute(
+        matching._fill(
+            matching._CLASSIFY, card="TRUE", trade_day=f"DATE '{trade.isoformat()}'",
+            settle_day=f"DATE '{SETTLE_DAY.isoformat()}'",
+        )
+    )
+    elapsed = time.perf_counter() - t
+    con.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    _setup(args.db)
+
+    from wuye.reconciliation.importers import file_import
+    from wuye.reconciliation.matching import reconcile_run
+    from wuye.reconciliation.models import ReconException
+
+    result: dict[str, object] = {"db": args.db, "rows": args.rows,
+                                 "python": platform.python_version()}
+    with tempfile.TemporaryDirectory(prefix="wuye-bench-recon-") as tmp:
+        workdir = Path(tmp)
+        t = time.perf_counter()
+        acq, internal = _write_files(args.rows, workdir)
+        result["generate_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        company, n_payments = _seed(internal)
+        result["seed_payments_s"] = time.perf_counter() - t
+        result["payments"] = n_payments
+        result.update(_baselines(acq, internal))
+
+        t = time.perf_counter()
+        imported = file_import(acq, company=company, name=acq.name)
+        result["import_s"] = time.perf_counter() - t
+        result["channel_rows"] = imported.source.row_count
+
+        t = time.perf_counter()
+        run = reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
+        result["match_s"] = time.perf_counter() - t
+        result["match_sql_s"] = _match_sql_only(company, workdir)
+        t = time.perf_counter()
+        reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
+        result["rerun_s"] = time.perf_counter() - t
+        result["matched"] = run.matched_count
+        result["categories"] = {k: v["count"] for k, v in run.categories.items()}
+        result["exceptions_stored"] = ReconException.objects.count()
+
+    read_join = result["baseline_read_s"] + result["baseline_join_s"]  # type: ignore[operator]
+    result["ratio_match_sql_to_bare_join"] = result["match_sql_s"] / result["baseline_join_s"]  # type: ignore[operator]
+    result["ratio_match_to_bare_join"] = result["match_s"] / result["baseline_join_s"]  # type: ignore[operator]
+    result["ratio_end_to_end"] = (result["import_s"] + result["match_s"]) / read_join  # type: ignore[operator]
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["load"] = Path("/proc/loadavg").read_text().split()[:3]
+    print(json.dumps(result, ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":
+    main()
