@@ -28,5 +28,13 @@
       })
       .catch(function () { window.setTimeout(tick, 2000); });
   }
+  var scan = document.getElementById("qr-scan-form");
+  if (scan) {
+    // A payment code may wait for the payer's password (USERPAYING): say so, no double submit.
+    scan.addEventListener("submit", function () {
+      document.getElementById("qr-scan").disabled = true;
+      msgEl.textContent = scan.dataset.waiting;
+    });
+  }
   if (stateEl && stateEl.dataset.state === "pending") { window.setTimeout(tick, 1000); }
 })();
