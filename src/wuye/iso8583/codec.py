@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import iso8583
 from iso8583.decoder import DecodeError
@@ -62,33 +62,46 @@ class ConnectionClosed(EOFError):
     """The peer closed the connection before a whole frame arrived."""
 
 
+def _check_field(key: str, value: object) -> None:
+    """Raise ``FormatError`` if ``value`` cannot be field ``key`` (the slow, precise path)."""
+    if key not in _ALLOWED_KEYS:
+        raise FormatError(key, "no such field in this contract (only t and 2..64)")
+    if key in BINARY_FIELDS:
+        if not isinstance(value, bytes | bytearray):
+            raise FormatError(key, "binary field must be bytes")
+        return
+    if not isinstance(value, str):
+        raise FormatError(key, "must be str")
+    if key in NUMERIC_FIELDS and not (value.isascii() and value.isdigit()):
+        raise FormatError(key, f"numeric field holds non-digits: {value!r}")
+    if key in TRACK2_FIELDS and not _TRACK2.issuperset(value):
+        raise FormatError(key, "track 2 holds characters other than digits and '='")
+
+
 def encode(fields: Message) -> bytes:
     """Pack a message (MTI, bitmap, fields) into bytes; raise ``FormatError`` naming the field."""
-    doc: dict[str, str] = {}
-    for key, value in fields.items():
-        if key not in _ALLOWED_KEYS:
-            raise FormatError(key, "no such field in this contract (only t and 2..64)")
-        if key in BINARY_FIELDS:
-            if not isinstance(value, bytes | bytearray):
-                raise FormatError(key, "binary field must be bytes")
-            doc[key] = value.hex()
-            continue
-        if not isinstance(value, str):
-            raise FormatError(key, "must be str")
-        if key in NUMERIC_FIELDS:
-            if not _DIGITS.issuperset(value):
-                raise FormatError(key, f"numeric field holds non-digits: {value!r}")
-        elif key in TRACK2_FIELDS:
-            if not _TRACK2.issuperset(value):
-                raise FormatError(key, "track 2 holds characters other than digits and '='")
-            value = value.replace("=", "D")
-        doc[key] = value
-    if "t" not in doc:
+    if "t" not in fields:
         raise FormatError("t", "message type is missing")
+    doc: dict[str, Any] = dict(fields)
     try:
+        numeric = "".join([doc[k] for k in NUMERIC_FIELDS.intersection(doc)])
+        if not (numeric.isascii() and numeric.isdigit()) or not _ALLOWED_KEYS.issuperset(doc):
+            raise TypeError
+        for key in BINARY_FIELDS.intersection(doc):
+            doc[key] = doc[key].hex()
+        if "35" in doc:
+            if not _TRACK2.issuperset(doc["35"]):
+                raise TypeError
+            doc["35"] = doc["35"].replace("=", "D")
         packed, _ = iso8583.encode(doc, SPEC)
     except EncodeError as exc:
+        for key, value in fields.items():
+            _check_field(key, value)
         raise FormatError(str(exc.field), exc.msg) from None
+    except (TypeError, AttributeError):
+        for key, value in fields.items():
+            _check_field(key, value)
+        raise FormatError("?", "a field has the wrong type") from None
     return bytes(packed)
 
 
@@ -102,21 +115,20 @@ def decode(body: bytes) -> Message:
     doc.pop("p", None)
     if "1" in doc:
         raise FormatError("1", "secondary bitmap is not used by this contract")
-    out: Message = {}
-    for key, value in doc.items():
-        if key in BINARY_FIELDS:
-            out[key] = bytes.fromhex(value)
-        elif key in NUMERIC_FIELDS:
-            if not _DIGITS.issuperset(value):
-                raise FormatError(key, f"BCD field holds non-digit nibbles: {value!r}")
-            out[key] = value
-        elif key in TRACK2_FIELDS:
-            track = value.replace("D", "=")
-            if not _TRACK2.issuperset(track):
-                raise FormatError(key, f"track 2 holds invalid nibbles: {value!r}")
-            out[key] = track
-        else:
-            out[key] = value
+    numeric_keys = NUMERIC_FIELDS.intersection(doc)
+    # pyiso8583 gives BCD fields as upper-case hex, so only A-F can be wrong here
+    if not "".join([doc[k] for k in numeric_keys]).isdigit():
+        for key in numeric_keys:
+            if not doc[key].isdigit():
+                raise FormatError(key, f"BCD field holds non-digit nibbles: {doc[key]!r}")
+    out: dict[str, Any] = doc
+    for key in BINARY_FIELDS.intersection(doc):
+        out[key] = bytes.fromhex(doc[key])
+    if "35" in doc:
+        track = doc["35"].replace("D", "=")
+        if not _TRACK2.issuperset(track):
+            raise FormatError("35", f"track 2 holds invalid nibbles: {doc['35']!r}")
+        out["35"] = track
     return out
 
 

@@ -7,6 +7,7 @@ sends back what it returns. All its work runs on one thread, which owns the SQLi
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import sqlite3
@@ -19,7 +20,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from wuye.core.crypto import lookup_hash
 from wuye.iso8583 import codec, crypto
 from wuye.iso8583.codec import FormatError, Header, Message
 from wuye.iso8583.fields import (
@@ -144,6 +144,12 @@ class Host:
         self._keys: dict[str, TerminalKeys] = {}
         self._processing: dict[str, int] = {}
         self._lock = threading.Lock()
+        from django.conf import settings
+
+        # The host's own keyed hash of card numbers (lookups without keeping them).
+        self._pan_key = hashlib.sha256(
+            ("wuye.sims.acquirer.pan:" + settings.FIELD_ENCRYPTION_KEYS[0]).encode()
+        ).digest()
         self.sync_registry()
 
     # ---- terminals ----------------------------------------------------------------------
@@ -365,9 +371,10 @@ class Host:
 
     # ---- money --------------------------------------------------------------------------
 
-    def _rrn(self, now: datetime) -> str:
+    def _rrn(self, now: datetime, *, persist: bool = True) -> str:
         day = self.business_date(now)
-        return f"{day:%m%d}{self.store.next_rrn_seq(day.strftime('%Y%m%d')):08d}"
+        seq = self.store.next_rrn_seq(day.strftime("%Y%m%d"), persist=persist)
+        return f"{day:%m%d}{seq:08d}"
 
     def _financial(self, mti: str, request: Message, header: Header,
                    terminal: TerminalKeys, f60: Field60) -> Message:
@@ -404,7 +411,7 @@ class Host:
             "amount_fen": int(str(request.get("4", "0"))),
             "local_at": now.isoformat(), "business_date": f"{self.business_date(now):%Y%m%d}",
             "settle_date": f"{self.settle_date(now):%Y%m%d}", "training": int(header.status == 1),
-            "digest": digest, "rrn": self._rrn(now), "auth_code": "",
+            "digest": digest, "rrn": self._rrn(now, persist=False), "auth_code": "",
             "orig_id": original["id"] if original is not None else None,
         }
         answer = self._base(request, "00")
@@ -424,7 +431,7 @@ class Host:
             elif kind == "PURCHASE" and card is not None:
                 self._check_funds(card, row["amount_fen"])
             if kind in ("PURCHASE", "VOID"):
-                row["auth_code"] = "".join(secrets.choice(AUTH_ALPHABET) for _ in range(6))
+                row["auth_code"] = _auth_code()
                 answer["38"] = row["auth_code"]
             if original is not None and kind == "VOID":
                 self.store.txn_update(original["id"], voided=1)
@@ -465,7 +472,7 @@ class Host:
             raise Decline("30", "no card number (field 2 or 35)")
         if not (13 <= len(pan) <= 19 and pan.isdigit() and luhn_ok(pan)):
             raise Decline("14", "card number fails the Luhn check")
-        row["pan_token"] = lookup_hash(pan)
+        row["pan_token"] = hmac.new(self._pan_key, pan.encode(), hashlib.sha256).hexdigest()
         row["masked_pan"] = masked(pan)
         if original is not None and original["pan_token"] != row["pan_token"]:
             raise Decline("25", "card differs from the original's")
@@ -629,6 +636,15 @@ class Host:
         return self._base(request, "00")
 
 
+def _auth_code() -> str:
+    n = secrets.randbits(32) % (36**6)
+    out = []
+    for _ in range(6):
+        n, d = divmod(n, 36)
+        out.append(AUTH_ALPHABET[d])
+    return "".join(out)
+
+
 def _pan_of(request: Message) -> str:
     pan = request.get("2")
     if pan:
@@ -646,11 +662,5 @@ def _track2_expiry(request: Message) -> str:
 
 def _digest(request: Message) -> str:
     # Same content = same fields, whatever the keys: MAC and PIN block change with a re-sign-on.
-    h = hashlib.sha256()
-    for key in sorted(request):
-        if key in ("52", "64"):
-            continue
-        value = request[key]
-        h.update(key.encode() + b"=" + (value if isinstance(value, bytes) else value.encode())
-                 + b";")
-    return h.hexdigest()
+    content = sorted((k, v) for k, v in request.items() if k != "52" and k != "64")
+    return hashlib.sha256(repr(content).encode()).hexdigest()

@@ -116,6 +116,15 @@ class Store:
             raise ValueError("synchronous must be OFF, NORMAL or FULL")
         self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.db.executescript(SCHEMA)
+        # Caches of what only this store writes: dropped whenever a transaction rolls back.
+        self._batch_state: dict[tuple[str, str], str] = {}
+        self._pin_wrong: dict[tuple[str, str], int] = {}
+        self._rrn_seq: dict[str, int] = {}
+
+    def _drop_caches(self) -> None:
+        self._batch_state.clear()
+        self._pin_wrong.clear()
+        self._rrn_seq.clear()
 
     def close(self) -> None:
         """Close the file."""
@@ -134,7 +143,9 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._drop_caches()
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 
@@ -261,27 +272,47 @@ class Store:
             )
         )
 
-    def next_rrn_seq(self, business_date: str) -> int:
-        """Return the next RRN sequence number of a host business day."""
-        row = self.db.execute(
-            "INSERT INTO rrn_seq (business_date, seq) VALUES (?, 1) "
-            "ON CONFLICT (business_date) DO UPDATE SET seq = seq + 1 RETURNING seq",
-            (business_date,),
-        ).fetchone()
-        return int(row[0])
+    def next_rrn_seq(self, business_date: str, *, persist: bool) -> int:
+        """Return the next RRN sequence number of a host business day.
+
+        A transaction row keeps its own RRN, so ``persist=False`` suffices for one; other
+        messages (sign-on, settlement) record the number in ``rrn_seq``. After a restart the
+        count resumes above both.
+        """
+        seq = self._rrn_seq.get(business_date)
+        if seq is None:
+            row = self.db.execute(
+                "SELECT MAX(n) FROM (SELECT seq AS n FROM rrn_seq WHERE business_date=? "
+                "UNION ALL SELECT CAST(substr(rrn, 5) AS INTEGER) FROM txn "
+                "WHERE business_date=?)",
+                (business_date, business_date),
+            ).fetchone()
+            seq = int(row[0] or 0)
+        seq += 1
+        self._rrn_seq[business_date] = seq
+        if persist:
+            self.db.execute(
+                "INSERT INTO rrn_seq (business_date, seq) VALUES (?, ?) "
+                "ON CONFLICT (business_date) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (business_date, seq),
+            )
+        return seq
 
     # ---- PIN tries ----------------------------------------------------------------------
 
     def pin_wrong(self, pan_token: str, business_date: str) -> int:
         """Return how many wrong PINs this card has had this business day."""
-        row = self.db.execute(
-            "SELECT wrong FROM pin_tries WHERE pan_token=? AND business_date=?",
-            (pan_token, business_date),
-        ).fetchone()
-        return int(row[0]) if row else 0
+        key = (pan_token, business_date)
+        if key not in self._pin_wrong:
+            row = self.db.execute(
+                "SELECT wrong FROM pin_tries WHERE pan_token=? AND business_date=?", key
+            ).fetchone()
+            self._pin_wrong[key] = int(row[0]) if row else 0
+        return self._pin_wrong[key]
 
     def pin_set_wrong(self, pan_token: str, business_date: str, wrong: int) -> None:
         """Record the count of wrong PINs for a card and day."""
+        self._pin_wrong[(pan_token, business_date)] = wrong
         self.db.execute(
             "INSERT INTO pin_tries (pan_token, business_date, wrong) VALUES (?, ?, ?) "
             "ON CONFLICT (pan_token, business_date) DO UPDATE SET wrong=excluded.wrong",
@@ -292,13 +323,15 @@ class Store:
 
     def batch_state(self, tid: str, batch: str) -> str:
         """Return ``open``, ``settled`` (0500 received) or ``closed`` (upload ended)."""
-        row = self.db.execute(
-            "SELECT state FROM batch WHERE tid=? AND batch=?", (tid, batch)
-        ).fetchone()
-        return str(row[0]) if row else "open"
+        key = (tid, batch)
+        if key not in self._batch_state:
+            row = self.db.execute("SELECT state FROM batch WHERE tid=? AND batch=?", key).fetchone()
+            self._batch_state[key] = str(row[0]) if row else "open"
+        return self._batch_state[key]
 
     def batch_settle(self, tid: str, batch: str, verdict: str) -> None:
         """Mark a batch settled with the host's verdict."""
+        self._batch_state[(tid, batch)] = "settled"
         self.db.execute(
             "INSERT INTO batch (tid, batch, state, verdict) VALUES (?, ?, 'settled', ?) "
             "ON CONFLICT (tid, batch) DO UPDATE SET state='settled', verdict=excluded.verdict",
@@ -307,6 +340,7 @@ class Store:
 
     def batch_close(self, tid: str, batch: str, uploaded: int) -> None:
         """Close a batch after the terminal's upload-end message."""
+        self._batch_state[(tid, batch)] = "closed"
         self.db.execute(
             "INSERT INTO batch (tid, batch, state, uploaded) VALUES (?, ?, 'closed', ?) "
             "ON CONFLICT (tid, batch) DO UPDATE SET state='closed', uploaded=excluded.uploaded",

@@ -525,3 +525,15 @@ def test_no_card_data_or_keys_in_clear_in_the_store(terminal, acquirer, tmp_path
                    TMK.hex().upper().encode(), terminal.mak, terminal.pik,
                    terminal.mak.hex().encode()):
         assert secret not in blob
+
+
+def test_rrns_stay_unique_across_a_restart(tmp_path, clock):
+    seen = set()
+    for _ in range(2):
+        with start_acquirer(tmp_path, terminals=[DEMO], clock=clock) as handle:
+            term = TestTerminal(handle.port, stan=len(seen) * 10)
+            seen.add(term.sign_on()["37"])
+            for _ in range(3):
+                seen.add(term.purchase(100, PAN)["37"])
+            term.close()
+    assert len(seen) == 8
