@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Iterable
 from datetime import date, datetime, time
@@ -87,6 +88,8 @@ def serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", type=Path, help="JSON file with a list of fault rules")
     p.add_argument("--sync", choices=["normal", "full"], default="normal",
                    help="SQLite synchronous mode of the host's store")
+    p.add_argument("--control-port", type=int, default=0,
+                   help="loopback port for fault rules at runtime (JSON lines; 0: none)")
     return p
 
 
@@ -114,6 +117,7 @@ def main(argv: list[str]) -> int:
 def _serve(argv: list[str]) -> int:
     from django.conf import settings
 
+    from wuye.sims.acquirer.control import serve_control
     from wuye.sims.acquirer.server import AcquirerServer, build_host
 
     args = serve_parser().parse_args(argv)
@@ -138,11 +142,20 @@ def _serve(argv: list[str]) -> int:
 
     async def run() -> None:
         port = await server.start()
+        control = await serve_control(host, args.control_port) if args.control_port else None
         tids = ", ".join(t["tid"] for t in host.store.terminals()) or "none yet"
         log.info("acquirer simulator on %s:%d (terminals: %s)", args.bind, port, tids)
+        loop = asyncio.get_running_loop()
+        serving = asyncio.ensure_future(server.serve_forever())
+        with contextlib.suppress(NotImplementedError):  # no signal handlers off the main thread
+            loop.add_signal_handler(signal.SIGTERM, serving.cancel)
         try:
-            await server.serve_forever()
+            await serving
+        except asyncio.CancelledError:
+            log.info("acquirer simulator stopping")
         finally:
+            if control is not None:
+                control.close()
             await server.close()
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -181,8 +181,8 @@ class Host:
         self._registry_at = now
         try:
             terminals = list(self.registry())
-        except Exception:  # a broken registry must not stop the host: keep what it knows
-            log.exception("acquirer: reading the terminal registry failed")
+        except Exception as exc:  # a broken registry must not stop the host: keep what it knows
+            log.warning("acquirer: reading the terminal registry failed: %s", exc)
             return
         for t in terminals:
             try:

@@ -3,6 +3,7 @@ and refuses bad options clearly."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -24,12 +25,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _control(port: int, request: dict) -> dict:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        return json.loads(sock.makefile().readline())
+
+
 def test_the_command_serves_a_terminal_given_by_hand(tmp_path):
-    port = _free_port()
+    port, control = _free_port(), _free_port()
     env = {**os.environ, "WUYE_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wuye.sims.acquirer", "--port", str(port),
-         "--terminal", TERMINAL, "--no-wuye-terminals",
+         "--terminal", TERMINAL, "--no-wuye-terminals", "--control-port", str(control),
          "--fault", "corrupt_mac:pan=6259000000000000030"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
@@ -47,10 +54,18 @@ def test_the_command_serves_a_terminal_given_by_hand(tmp_path):
         assert term.sign_on()["39"] == "00"
         assert term.purchase(100, "6222021000000000017")["mac_ok"] == b"1"
         assert term.purchase(100, "6259000000000000030")["mac_ok"] == b"0"
+        # at runtime, through the control port
+        assert _control(control, {"op": "clear"}) == {"ok": True}
+        assert term.purchase(100, "6259000000000000030")["mac_ok"] == b"1"
+        assert _control(control, {"op": "add", "action": "close", "mti": "0200"})["ok"]
+        assert term.purchase(100, "6222021000000000017") is None
+        assert _control(control, {"op": "faults"})["rules"][0]["fired"] == 1
+        assert _control(control, {"op": "add", "action": "explode"})["ok"] is False
         term.close()
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
     assert (tmp_path / "acquirer" / "acquirer.sqlite3").exists()
 
 
