@@ -78,8 +78,13 @@ def running_sim(
     notify_url: str = "http://testserver/pay/alipay/notify/",
     fee: FeeFn | None = None,
     now: Callable[[], datetime] | None = None,
+    threaded: bool = False,
 ) -> Iterator[RunningSim]:
-    """Start the simulator and point ``settings`` (pytest-django's fixture) at it."""
+    """Start the simulator and point ``settings`` (pytest-django's fixture) at it.
+
+    ``threaded``: a thread sends the notifications as they come, on the real clock with
+    Alipay's back-off scaled to hundredths (for a live server and a browser).
+    """
     app_key, alipay_key = sim_keys()
     sim = AlipaySim(
         app_id=APP_ID,
@@ -89,9 +94,14 @@ def running_sim(
         clock=now,
     )
     clock = [0.0]
-    server = SimServer(sim, notifier=Notifier(transport=transport, clock=lambda: clock[0]), fee=fee)
+    notifier = (
+        Notifier(transport=transport, scale=0.01)
+        if threaded
+        else Notifier(transport=transport, clock=lambda: clock[0])
+    )
+    server = SimServer(sim, notifier=notifier, fee=fee)
     sim.base_url = server.url
-    server.start(deliver=False)
+    server.start(deliver=threaded)
     settings.ALIPAY_GATEWAY_URL = server.url + "/gateway.do"
     settings.ALIPAY_SIM_URL = server.url
     settings.ALIPAY_APP_ID = APP_ID
