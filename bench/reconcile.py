@@ -37,6 +37,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "wuye_bench_recon"
@@ -124,15 +125,13 @@ def _write_files(n: int, workdir: Path) -> tuple[Path, Path]:
               FROM channel ORDER BY i)
            TO '{body}' (HEADER, DELIMITER ',', QUOTE '')"""
     )
-    count, total, fee = con.execute(
-        "SELECT count(*), sum(amount_fen), sum(fee_fen) FROM channel"
-    ).fetchone()
+    sums = con.execute("SELECT count(*), sum(amount_fen), sum(fee_fen) FROM channel").fetchone()
+    assert sums is not None
+    count, total, fee = sums
     with acq.open("wb") as out, body.open("rb") as src:
         while chunk := src.read(1 << 20):
             out.write(chunk)
-        out.write(
-            f"TRAILER,{count},{_fmt(total)},{_fmt(fee)},{_fmt(total - fee)}\n".encode()
-        )
+        out.write(f"TRAILER,{count},{_fmt(total)},{_fmt(fee)},{_fmt(total - fee)}\n".encode())
     body.unlink()
     internal = workdir / "internal.csv"
     con.execute(
@@ -149,7 +148,7 @@ def _fmt(fen: int) -> str:
     return format_yuan(int(fen))
 
 
-def _seed(internal: Path) -> tuple[object, int]:
+def _seed(internal: Path) -> tuple[Any, int]:
     """Create the company, merchant, and one payment row per line of ``internal``."""
     import csv
 
@@ -167,19 +166,37 @@ def _seed(internal: Path) -> tuple[object, int]:
         community = make_community(company)
         unit = make_unit(make_building(community))
         merchant = merchant_create(
-            company=company, channel="acquirer", name=company.name, merchant_no=MID,
-            bank_name="招商银行上海分行", bank_account_name=company.name,
+            company=company,
+            channel="acquirer",
+            name=company.name,
+            merchant_no=MID,
+            bank_name="招商银行上海分行",
+            bank_account_name=company.name,
             bank_account_no="31000000000000009",
         )
-        fee_rate_set(merchant=merchant, card_type="debit", rate_ppm=5000, cap_fen=2000,
-                     effective_from=date(2026, 1, 1))
+        fee_rate_set(
+            merchant=merchant,
+            card_type="debit",
+            rate_ppm=5000,
+            cap_fen=2000,
+            effective_from=date(2026, 1, 1),
+        )
         order = Order.objects.create(
-            company=company, community=community, unit=unit, channel="card", amount_fen=1,
-            bills_fen=0, prepay_fen=1, idempotency_key="bench-order", created_at=paid_at,
+            company=company,
+            community=community,
+            unit=unit,
+            channel="card",
+            amount_fen=1,
+            bills_fen=0,
+            prepay_fen=1,
+            idempotency_key="bench-order",
+            created_at=paid_at,
             state="paid",
         )
         entry = entry_post(
-            company_id=company.pk, kind=JournalEntry.Kind.ADJUSTMENT, memo="bench stand-in",
+            company_id=company.pk,
+            kind=JournalEntry.Kind.ADJUSTMENT,
+            memo="bench stand-in",
             effective_date=TRADE_DAY,
             lines=[debit(AccountKind.BANK, 1), credit(AccountKind.OPENING_BALANCE, 1)],
         )
@@ -195,9 +212,29 @@ def _seed(internal: Path) -> tuple[object, int]:
     count = 0
     with transaction.atomic(), connection.cursor() as cur, internal.open() as fh:
         rows = (
-            (*fixed, int(a), "succeeded", f"10000001-{TRADE_DAY:%Y%m%d}-{rrn}", rrn, "A1B2C3",
-             "622202******0017", "debit", "10000001", "000001", "", "", "", int(a), 0, 0, "",
-             0, entry.pk, "", when)
+            (
+                *fixed,
+                int(a),
+                "succeeded",
+                f"10000001-{TRADE_DAY:%Y%m%d}-{rrn}",
+                rrn,
+                "A1B2C3",
+                "622202******0017",
+                "debit",
+                "10000001",
+                "000001",
+                "",
+                "",
+                "",
+                int(a),
+                0,
+                0,
+                "",
+                0,
+                entry.pk,
+                "",
+                when,
+            )
             for _i, rrn, a in csv.reader(fh)
         )
         if pg:
@@ -207,7 +244,7 @@ def _seed(internal: Path) -> tuple[object, int]:
                     count += 1
         else:
             marks = ", ".join("?" for _ in cols.split(","))
-            sql = f"INSERT INTO payments_payment ({cols}) VALUES ({marks})"  # noqa: S608
+            sql = f"INSERT INTO payments_payment ({cols}) VALUES ({marks})"
             batch: list[tuple] = []
             for row in rows:
                 batch.append(row)
@@ -220,7 +257,7 @@ def _seed(internal: Path) -> tuple[object, int]:
     return company, count
 
 
-def _baselines(acq: Path, internal: Path) -> dict[str, float]:
+def _baselines(acq: Path, internal: Path) -> dict[str, Any]:
     import duckdb
 
     con = duckdb.connect()
@@ -253,7 +290,7 @@ def _baselines(acq: Path, internal: Path) -> dict[str, float]:
     return {"baseline_read_s": read_s, "baseline_join_s": join_s, "baseline_categories": cats}
 
 
-def _match_sql_only(company: object, workdir: Path) -> float:
+def _match_sql_only(company: Any, workdir: Path) -> float:
     """Time the matching's DuckDB statements alone over the same two loaded tables."""
     import duckdb
 
@@ -264,20 +301,29 @@ def _match_sql_only(company: object, workdir: Path) -> float:
     from datetime import timedelta
 
     w = timedelta(days=matching.WINDOW_DAYS)
-    matching._dump(*matching._internal_sql(company.pk, "card", trade - w,  # type: ignore[attr-defined]
-                                           trade + w + timedelta(days=1)), ipath)
-    matching._dump(*matching._channel_sql(company.pk, "card", SETTLE_DAY - w,  # type: ignore[attr-defined]
-                                          SETTLE_DAY + w + timedelta(days=1)), cpath)
+    matching._dump(
+        *matching._internal_sql(company.pk, "card", trade - w, trade + w + timedelta(days=1)), ipath
+    )
+    matching._dump(
+        *matching._channel_sql(
+            company.pk, "card", SETTLE_DAY - w, SETTLE_DAY + w + timedelta(days=1)
+        ),
+        cpath,
+    )
     con = duckdb.connect()
     matching._load(con, "internal", ipath, matching._INTERNAL_COLS)
     matching._load(con, "records", cpath, matching._CHANNEL_COLS)
     t = time.perf_counter()
     con.execute(
         matching._fill(
-            matching._CLASSIFY, card="TRUE", trade_day=f"DATE '{trade.isoformat()}'",
+            matching._PASS1,
+            card="TRUE",
+            trade_day=f"DATE '{trade.isoformat()}'",
             settle_day=f"DATE '{SETTLE_DAY.isoformat()}'",
         )
     )
+    matching._order_map(con)
+    con.execute(matching._PASS2)
     elapsed = time.perf_counter() - t
     con.close()
     return elapsed
@@ -295,8 +341,11 @@ def main() -> None:
     from wuye.reconciliation.matching import reconcile_run
     from wuye.reconciliation.models import ReconException
 
-    result: dict[str, object] = {"db": args.db, "rows": args.rows,
-                                 "python": platform.python_version()}
+    result: dict[str, object] = {
+        "db": args.db,
+        "rows": args.rows,
+        "python": platform.python_version(),
+    }
     with tempfile.TemporaryDirectory(prefix="wuye-bench-recon-") as tmp:
         workdir = Path(tmp)
         t = time.perf_counter()
@@ -324,10 +373,11 @@ def main() -> None:
         result["categories"] = {k: v["count"] for k, v in run.categories.items()}
         result["exceptions_stored"] = ReconException.objects.count()
 
-    read_join = result["baseline_read_s"] + result["baseline_join_s"]  # type: ignore[operator]
-    result["ratio_match_sql_to_bare_join"] = result["match_sql_s"] / result["baseline_join_s"]  # type: ignore[operator]
-    result["ratio_match_to_bare_join"] = result["match_s"] / result["baseline_join_s"]  # type: ignore[operator]
-    result["ratio_end_to_end"] = (result["import_s"] + result["match_s"]) / read_join  # type: ignore[operator]
+    r: dict[str, Any] = result
+    read_join = r["baseline_read_s"] + r["baseline_join_s"]
+    r["ratio_match_sql_to_bare_join"] = r["match_sql_s"] / r["baseline_join_s"]
+    r["ratio_match_to_bare_join"] = r["match_s"] / r["baseline_join_s"]
+    r["ratio_end_to_end"] = (r["import_s"] + r["match_s"]) / read_join
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["load"] = Path("/proc/loadavg").read_text().split()[:3]
     print(json.dumps(result, ensure_ascii=False, default=str))

@@ -14,8 +14,9 @@ How it runs (:func:`reconcile_run`):
 2. **Match** as set operations in DuckDB: duplicates (the same reference twice on one side) are
    set aside, then one full outer join on the primary key (card: RRN; QR: the provider's
    transaction id; refunds: the refund's own reference), then a second join of only the rows
-   left over on the alternative keys (our order number = ``Order.idempotency_key``, the
-   payment's ``provider_txn_id``). Each pair is classified in SQL: matched, amount mismatch,
+   left over on the alternative keys: our order number (the QR trade's ``out_trade_no``, looked
+   up for those few rows in ``channels.qrpay.QrTrade``, or ``Order.idempotency_key``) and the
+   payment's ``provider_txn_id``. Each pair is classified in SQL: matched, amount mismatch,
    fee mismatch (payments only: the record's fee against the contract's ``fee_for`` rule,
    computed in SQL from the rates in force), internal only, channel only.
 3. **Arrival** per merchant (few rows, Python): the ``ChannelSettlement`` net against the bank
@@ -132,6 +133,7 @@ _INTERNAL_COLS = {
     "eff": "DATE",
     "card_type": "VARCHAR",
     "funding_source": "VARCHAR",
+    "order_id": "BIGINT",
 }
 _CHANNEL_COLS = {
     "cid": "BIGINT",
@@ -158,13 +160,13 @@ def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tupl
     # the channel never had, reversed by finance) are not channel refunds.
     sql = f"""
         SELECT p.id, 'payment', p.reference, p.rrn, p.provider_txn_id, o.idempotency_key,
-               p.amount_fen, e.effective_date, p.card_type, p.funding_source
+               p.amount_fen, e.effective_date, p.card_type, p.funding_source, p.order_id
         FROM {pay} p JOIN {order} o ON o.id = p.order_id JOIN {entry} e ON e.id = p.entry_id
         WHERE p.company_id = %s AND p.channel = %s
           AND e.effective_date >= %s AND e.effective_date < %s
         UNION ALL
         SELECT r.id, 'refund', r.reference, '', '', '', -r.amount_fen, e.effective_date,
-               p.card_type, p.funding_source
+               p.card_type, p.funding_source, NULL
         FROM {refund} r JOIN {pay} p ON p.id = r.payment_id JOIN {entry} e ON e.id = r.entry_id
         WHERE p.company_id = %s AND r.channel = %s AND r.reference NOT LIKE %s
           AND e.effective_date >= %s AND e.effective_date < %s
@@ -200,7 +202,7 @@ def _load(con: duckdb.DuckDBPyConnection, name: str, path: Path, cols: dict[str,
 # --------------------------------------------------------------------------- matching
 
 
-_CLASSIFY = """
+_PASS1 = """
 -- Primary keys: card by RRN (or the reference's last part), QR by the provider's id.
 CREATE TABLE i_all AS SELECT *,
     kind || ':' || CASE WHEN $card AND rrn <> '' THEN rrn
@@ -229,6 +231,11 @@ CREATE TABLE left_c AS SELECT c.* FROM c_rank c JOIN pass1 USING (cid)
   WHERE pass1.iid IS NULL AND c.rn = 1;
 CREATE TABLE left_i AS SELECT i.* FROM i_rank i JOIN pass1 USING (iid)
   WHERE pass1.cid IS NULL AND i.rn = 1;
+"""
+
+# Between the passes Python maps the left-over rows' order numbers to orders/payments through
+# the QR channel's trades (``channels.qrpay.QrTrade.out_trade_no``): few rows.
+_PASS2 = """
 CREATE TABLE pass2 AS SELECT cid, iid FROM (
     SELECT cid, iid, row_number() OVER (PARTITION BY iid ORDER BY prio, cid) AS r_i
     FROM (
@@ -236,6 +243,10 @@ CREATE TABLE pass2 AS SELECT cid, iid FROM (
       FROM (
         SELECT c.cid, i.iid, 1 AS prio FROM left_c c JOIN left_i i
           ON c.okey <> '' AND c.okey = i.okey
+        UNION ALL
+        SELECT c.cid, i.iid, 1 AS prio FROM left_c c JOIN order_map m ON m.order_no = c.order_no
+          JOIN left_i i ON c.kind = 'payment' AND i.kind = 'payment'
+           AND (i.iid = m.payment_id OR i.order_id = m.order_id)
         UNION ALL
         SELECT c.cid, i.iid, 2 AS prio FROM left_c c JOIN left_i i
           ON i.akey <> '' AND c.pkey = i.akey
@@ -306,6 +317,26 @@ def _rates(company: Company, channel: str, on_date: date) -> list[tuple[Any, ...
     return rows
 
 
+def _order_map(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill ``order_map`` for the left-over channel rows' order numbers (few rows)."""
+    from wuye.channels.qrpay.models import QrTrade
+
+    con.execute("CREATE TABLE order_map (order_no VARCHAR, order_id BIGINT, payment_id BIGINT)")
+    numbers = [
+        n
+        for (n,) in con.execute(
+            "SELECT DISTINCT order_no FROM left_c WHERE kind = 'payment' AND order_no <> ''"
+        ).fetchall()
+    ]
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(numbers), 500):
+        rows += QrTrade.objects.filter(out_trade_no__in=numbers[start : start + 500]).values_list(
+            "out_trade_no", "order_id", "payment_id"
+        )
+    if rows:
+        con.executemany("INSERT INTO order_map VALUES (?, ?, ?)", rows)
+
+
 def _milli_to_fen(milli: int) -> int:
     sign = -1 if milli < 0 else 1
     q, r = divmod(abs(milli), 1000)
@@ -343,12 +374,14 @@ def _match(
         card = "TRUE" if channel == Channel.CARD else "FALSE"
         con.execute(
             _fill(
-                _CLASSIFY,
+                _PASS1,
                 card=card,
                 trade_day=f"DATE '{trade_day.isoformat()}'",
                 settle_day=f"DATE '{settle_date.isoformat()}'",
             )
         )
+        _order_map(con)
+        con.execute(_PASS2)
         con.execute(
             "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
             "cap_fen BIGINT, min_fen BIGINT)"

@@ -20,11 +20,12 @@ from wuye.reconciliation.samples import (
     CardRow,
     QrRow,
     acquirer_csv,
+    alipay_zip,
     bank_csv,
     wechat_bill,
 )
 
-from .conftest import ACCOUNT, CARD_MID, WECHAT_MCH, merchants_setup
+from .conftest import ACCOUNT, ALIPAY_PID, CARD_MID, WECHAT_MCH, merchants_setup
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +252,43 @@ def test_every_channel_runs_with_nothing_to_match(hh):
     runs = reconcile_day(company=hh.community.company, settle_date=SETTLE, now=NOW)
     assert [r.channel for r in runs] == ["card", "wechat", "alipay"]
     assert all(r.exception_count == 0 and r.finished_at for r in runs)
+
+
+def test_a_qr_row_known_only_by_our_trade_number_matches_through_the_qr_trade(hh):
+    from wuye.channels.qrpay.models import QrTrade
+
+    company = hh.community.company
+    payment = pay(hh, "alipay", 8800, "ALI-REF-UNKNOWN-TO-THE-BILL")
+    QrTrade.objects.create(
+        order=payment.order,
+        channel="alipay",
+        kind="native",
+        out_trade_no="WY202611200000000123001",
+        amount_fen=8800,
+        created_at=PAID_AT,
+        expires_at=PAID_AT,
+        next_query_at=PAID_AT,
+        payment=payment,
+    )
+    file_import(
+        alipay_zip(
+            [
+                QrRow(
+                    "2026112022001400000000000001",
+                    "WY202611200000000123001",
+                    8800,
+                    33_000,
+                    LOCAL,
+                    ALIPAY_PID,
+                ),
+            ],
+            merchant_no=ALIPAY_PID,
+            day=date(2026, 11, 20),
+        ),
+        company=company,
+        name="ali.zip",
+    )
+    run = reconcile_run(
+        company=company, settle_date=SETTLE, channel="alipay", as_of=SETTLE, now=NOW
+    )
+    assert run.matched_count == 1 and found(run) == set()
