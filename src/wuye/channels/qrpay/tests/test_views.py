@@ -143,3 +143,15 @@ def test_the_qr_page_reads_in_english(wechat_sim: WechatSim) -> None:
 
     assert "Scan the customer's payment code" in html
     assert "WeChat Pay" in html
+
+
+def test_the_qr_records_are_listed_read_only_in_the_admin(wechat_sim: WechatSim) -> None:
+    from wuye.accounts.models import User
+
+    admin_user = User.objects.create(username="root-qr", is_staff=True, is_superuser=True)
+    c = Client()
+    c.force_login(admin_user)
+
+    for model in ("qrtrade", "qrnotification", "qrexception", "qrrefund"):
+        assert c.get(f"/admin/qrpay/{model}/").status_code == 200
+    assert c.get("/admin/qrpay/qrtrade/add/").status_code == 403
