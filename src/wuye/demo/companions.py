@@ -10,6 +10,7 @@ from __future__ import annotations
 DEMO_COMPANIONS: list[tuple[str, list[str]]] = [
     ("acquirer simulator", ["sim", "acquirer", "--port", "8583"]),
     ("WeChat Pay simulator", ["sim", "wechat", "--port", "8601"]),
+    ("Alipay simulator", ["sim", "alipay", "--port", "8602"]),
     ("QR payments poll (lost notifications, expiry)", ["qr", "poll", "--every", "10"]),
     ("demo POS terminal", ["terminal", "run", "--tid", "10000001", "--headless", "--auto-card", "6222021000000000017", "--auto-pin", "123456"]),  # noqa: E501
 ]
