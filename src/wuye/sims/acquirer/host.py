@@ -189,6 +189,11 @@ class Host:
                 self.add_terminal(t.tid, t.mid, bytes(t.tmk), t.merchant_name, source="wuye")
             except ValueError as exc:
                 log.warning("acquirer: registry terminal %s skipped: %s", t.tid, exc)
+        # Terminals disabled or removed in terminal management are refused from now on.
+        with self.store.atomic():
+            gone = self.store.terminals_drop(source="wuye", keep={t.tid for t in terminals})
+        for tid in gone:
+            self._keys.pop(tid, None)
 
     def request_processing(self, tid: str, code: int) -> None:
         """Ask terminal ``tid`` for something (header Y) in its next response."""
@@ -357,7 +362,10 @@ class Host:
             raise Decline("30", f"0800 with 60.3 {f60.network_code}")
         if self.registry is not None:
             self.sync_registry()
-            terminal = self.store.terminal_get(terminal.tid) or terminal
+            current = self.store.terminal_get(terminal.tid)
+            if current is None:
+                raise Decline("97", "no longer registered")
+            terminal = current
         pik = crypto.generate_key(16)
         mak = crypto.generate_key(8 if self.config.single_mak else 16)
         now = self._now()

@@ -199,6 +199,13 @@ class Store:
         """Set the batch number the terminal must use next."""
         self.db.execute("UPDATE terminal SET batch=? WHERE tid=?", (batch, tid))
 
+    def terminals_drop(self, *, source: str, keep: set[str]) -> list[str]:
+        """Forget the terminals from ``source`` not in ``keep``; return their TIDs."""
+        gone = [row[0] for row in self.db.execute(
+            "SELECT tid FROM terminal WHERE source=?", (source,)) if row[0] not in keep]
+        self.db.executemany("DELETE FROM terminal WHERE tid=?", [(tid,) for tid in gone])
+        return gone
+
     def terminals(self) -> list[sqlite3.Row]:
         """Return every terminal row (keys stay encrypted)."""
         return list(self.db.execute("SELECT tid, mid, merchant_name, batch, source FROM terminal"))
