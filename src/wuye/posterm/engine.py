@@ -19,103 +19,36 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from wuye.iso8583.fields import (
-    MAX_BATCH_ITEMS,
-    BatchItem,
-    SettlementField48,
-    Totals,
-    build_batch_end_48,
-    build_batch_upload_48,
-)
-from wuye.posterm import wire
-from wuye.posterm.card import Card, CardError, mask
+from wuye.posterm import refunds, settlement, wire
+from wuye.posterm.card import Card, CardError
 from wuye.posterm.config import TerminalConfig
 from wuye.posterm.link import Link, NoResponse
+from wuye.posterm.outcome import (
+    MESSAGES,
+    PIN_TRIES,
+    REVERSAL_TRIES,
+    TAP_NO_PIN_LIMIT_FEN,
+    Outcome,
+    SignOnRefused,
+    TerminalError,
+    jsonable,
+    unjson,
+    year_of,
+)
 from wuye.posterm.store import Store
 
+__all__ = [
+    "TAP_NO_PIN_LIMIT_FEN",
+    "Outcome",
+    "SignOnRefused",
+    "Terminal",
+    "TerminalError",
+]
+
 log = logging.getLogger("wuye.posterm")
-
-MESSAGES = {
-    "00": "承兑",
-    "03": "无效商户",
-    "05": "不予承兑",
-    "12": "无效交易",
-    "13": "无效金额",
-    "14": "无效卡号",
-    "25": "找不到原始交易",
-    "30": "报文格式错误",
-    "51": "余额不足",
-    "54": "卡已过期",
-    "55": "密码错误",
-    "75": "密码错误次数超限",
-    "94": "重复交易",
-    "96": "系统故障",
-    "97": "终端未登记",
-    "98": "无应答，已冲正",
-    "A0": "MAC校验错，请重新签到",
-    "06": "交易异常，已冲正",
-}
-REVERSAL_TRIES = 3
-PIN_TRIES = 3
-TAP_NO_PIN_LIMIT_FEN = 100_000  # contactless under ¥1,000.00: no PIN, no signature
-
-
-class TerminalError(Exception):
-    """The terminal cannot do what was asked (not signed on, unknown original, bad input)."""
-
-
-class SignOnRefused(TerminalError):
-    """The acquirer refused sign-on, or its working keys failed their check values."""
-
-
-@dataclass
-class Outcome:
-    """The result of one transaction, as the CLI prints it and the server receives it."""
-
-    kind: str
-    approved: bool
-    response_code: str | None
-    message: str = ""
-    rrn: str = ""
-    auth_code: str = ""
-    masked_pan: str = ""
-    batch: str = ""
-    stan: str = ""
-    amount_fen: int = 0
-    card_type: str = ""
-    entry_mode: str = ""
-    txn_date: str = ""
-    txn_time: str = ""
-    settle_date: str = ""
-    reversed: bool = False
-    pending: bool = False
-    training: bool = False
-    balance_fen: int | None = None
-    report_id: str = ""
-    original: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the JSON object the CLI prints (never a full PAN)."""
-        data = asdict(self)
-        data.update(data.pop("extra"))
-        return data
-
-
-def _today_year(mmdd: str, ref: date) -> str:
-    """Return YYYYMMDD for an MMDD near ``ref`` (a date across new year belongs to the next)."""
-    if not mmdd or len(mmdd) != 4:
-        return ref.strftime("%Y%m%d")
-    year = ref.year
-    if int(mmdd[:2]) < ref.month - 6:
-        year += 1
-    elif int(mmdd[:2]) > ref.month + 6:
-        year -= 1
-    return f"{year}{mmdd}"
 
 
 class Terminal:
@@ -307,7 +240,7 @@ class Terminal:
         except TerminalError:
             self.sign_on()
             _, mak = self._keys()
-        req = _unjson(self.store.unseal_json(row["request_enc"]))
+        req = unjson(self.store.unseal_json(row["request_enc"]))
         req["39"] = row["reason"]
         while True:
             with self.store.atomic():
@@ -465,7 +398,7 @@ class Terminal:
                         ctx["batch"],
                         stan,
                         kind,
-                        self.store.seal_json(_jsonable(reversal)),
+                        self.store.seal_json(jsonable(reversal)),
                         json.dumps(ctx, ensure_ascii=False),
                         self.clock().isoformat(timespec="seconds"),
                     ),
@@ -513,7 +446,7 @@ class Terminal:
                     reversal["38"] = resp["38"]
                     self.store.db.execute(
                         "UPDATE reversal SET request_enc=? WHERE batch=? AND stan=?",
-                        (self.store.seal_json(_jsonable(reversal)), ctx["batch"], stan),
+                        (self.store.seal_json(jsonable(reversal)), ctx["batch"], stan),
                     )
                 self._record_report(out, ctx)
             if reason == "A0":
@@ -536,11 +469,9 @@ class Terminal:
             amount_fen=ctx["amount_fen"],
             card_type=ctx.get("card_type", ""),
             entry_mode=ctx.get("entry_mode", ""),
-            txn_date=_today_year(resp.get("13", ""), now.date())
-            if resp.get("13")
-            else ctx["txn_date"],
+            txn_date=year_of(resp.get("13", ""), now.date()) if resp.get("13") else ctx["txn_date"],
             txn_time=resp.get("12") or ctx["txn_time"],
-            settle_date=_today_year(resp.get("15", ""), now.date()) if resp.get("15") else "",
+            settle_date=year_of(resp.get("15", ""), now.date()) if resp.get("15") else "",
             training=self.training,
             original=ctx.get("original"),
         )
@@ -741,212 +672,6 @@ class Terminal:
             on_approved=mark_voided,
         )
 
-    def refund(
-        self,
-        *,
-        rrn: str,
-        amount_fen: int,
-        card: Card | None = None,
-        original: dict[str, Any] | None = None,
-        request_id: str | None = None,
-    ) -> Outcome:
-        """Refund ``amount_fen`` of purchase ``rrn`` (0220, store and forward).
-
-        The original comes from this terminal's records or from ``original`` (batch, stan,
-        date MMDD, amount_fen as the server sends it). Raises TerminalError when neither knows
-        it, when the amount exceeds what is left, or when no card is given and the card number
-        of the original is no longer held.
-        """
-        if not isinstance(amount_fen, int) or amount_fen <= 0:
-            raise TerminalError(f"--amount: {amount_fen!r} fen is not a positive amount")
-        orig = self._original(rrn)
-        if orig is not None:
-            info = {
-                "rrn": rrn,
-                "batch": orig["batch"],
-                "stan": orig["stan"],
-                "date": orig["txn_date"][4:],
-                "amount_fen": orig["amount_fen"],
-            }
-            left = orig["amount_fen"] - orig["refunded_fen"]
-            if amount_fen > left:
-                raise TerminalError(
-                    f"--amount: {amount_fen} fen exceeds what is left to refund ({left} fen)"
-                )
-        elif original:
-            info = {
-                "rrn": rrn,
-                "batch": original["batch"],
-                "stan": original["stan"],
-                "date": original["date"],
-                "amount_fen": original.get("amount_fen"),
-            }
-        else:
-            raise TerminalError(f"--rrn {rrn}: 找不到原交易 (original unknown to this terminal)")
-        if card is None:
-            if orig is None or not orig["pan_enc"]:
-                raise TerminalError("--card: 请刷卡 (the original's card number is no longer held)")
-            secret = self.store.unseal_json(orig["pan_enc"])
-            pan, expiry, masked, card_class, entry, f22 = (
-                secret["pan"],
-                secret["expiry"],
-                orig["masked_pan"],
-                orig["card_class"],
-                "manual",
-                "012",
-            )
-        else:
-            self._check_training_card(card.pan)
-            pan, expiry, masked, card_class, entry, f22 = (
-                card.pan,
-                card.expiry,
-                card.masked,
-                card.card_class,
-                card.entry,
-                card.entry_mode(pin=False),
-            )
-        self._prepare()
-        now = self.clock()
-        stan = self._next_stan()
-        req = self._base("0220")
-        req.update(
-            {
-                "2": pan,
-                "14": expiry,
-                "3": "200000",
-                "4": f"{amount_fen:012d}",
-                "11": stan,
-                "22": f22,
-                "25": "00",
-                "37": rrn,
-                "49": "156",
-                "60": wire.field60("25", self.batch, "000", cap="6", chip="0"),
-                "61": f"{info['batch']}{info['stan']}{info['date']}",
-            }
-        )
-        ctx = self._context(
-            kind="refund",
-            amount_fen=amount_fen,
-            masked_pan=masked,
-            card_type=card_class,
-            entry_mode=entry,
-            now=now,
-            request_id=request_id,
-            original=info,
-        )
-        with self.store.atomic():
-            self.store.db.execute(
-                "INSERT INTO refund_out(batch, stan, request_enc, context, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    self.batch,
-                    stan,
-                    self.store.seal_json(_jsonable(req)),
-                    json.dumps(
-                        {**ctx, "pan_enc": self.store.seal_json({"pan": pan, "expiry": expiry})},
-                        ensure_ascii=False,
-                    ),
-                    now.isoformat(timespec="seconds"),
-                ),
-            )
-            if request_id:
-                self.store.db.execute(
-                    "INSERT OR IGNORE INTO handled_request(request_id, state)"
-                    " VALUES (?, 'started')",
-                    (request_id,),
-                )
-        row = self.store.db.execute(
-            "SELECT * FROM refund_out WHERE batch=? AND stan=?", (self.batch, stan)
-        ).fetchone()
-        out = self._send_refund(row)
-        if out is None:
-            return Outcome(
-                kind="refund",
-                approved=False,
-                response_code=None,
-                pending=True,
-                message="已存储，将重发 (stored; will be sent again until answered)",
-                masked_pan=masked,
-                batch=ctx["batch"],
-                stan=stan,
-                amount_fen=amount_fen,
-                training=self.training,
-                original=info,
-            )
-        return out
-
-    def _send_refund(self, row: Any) -> Outcome | None:
-        """Send a stored 0220 unchanged; on an answer record it. Return None when unanswered."""
-        try:
-            _, mak = self._keys()
-        except TerminalError:
-            self.sign_on()
-            _, mak = self._keys()
-        req = _unjson(self.store.unseal_json(row["request_enc"]))
-        ctx = json.loads(row["context"])
-        with self.store.atomic():
-            self.store.db.execute("UPDATE refund_out SET tries=tries+1 WHERE id=?", (row["id"],))
-        try:
-            reply = self._exchange(req, mak=mak)
-        except NoResponse as exc:
-            log.warning("refund STAN %s: no answer (%s); kept to send again", row["stan"], exc)
-            return None
-        resp = reply.fields
-        if not self._matches(req, resp) or (resp.get("39") == "00" and reply.mac_ok is False):
-            log.warning("refund STAN %s: answer unusable; kept to send again", row["stan"])
-            return None
-        code = resp.get("39", "")
-        if code == "A0":
-            self._sign_off_locally()
-            return None
-        now = self.clock()
-        out = Outcome(
-            kind="refund",
-            approved=code == "00",
-            response_code=code,
-            message=MESSAGES.get(code, code),
-            rrn=resp.get("37", "") or "",
-            auth_code=(resp.get("38", "") or "").strip(),
-            masked_pan=ctx["masked_pan"],
-            batch=ctx["batch"],
-            stan=row["stan"],
-            amount_fen=ctx["amount_fen"],
-            card_type=ctx["card_type"],
-            entry_mode=ctx["entry_mode"],
-            txn_date=ctx["txn_date"],
-            txn_time=ctx["txn_time"],
-            settle_date=_today_year(resp.get("15", ""), now.date()) if resp.get("15") else "",
-            training=bool(ctx.get("training")),
-            original=ctx["original"],
-        )
-        with self.store.atomic():
-            self.store.db.execute("DELETE FROM refund_out WHERE id=?", (row["id"],))
-            if out.approved:
-                self.store.db.execute(
-                    "INSERT INTO txn(batch, stan, kind, amount_fen, rrn, auth_code, txn_date,"
-                    " card_class, masked_pan, pan_enc, entry_mode, status, orig_stan)"
-                    " VALUES (?, ?, 'refund', ?, ?, ?, ?, ?, ?, ?, ?, 'approved', ?)",
-                    (
-                        ctx["batch"],
-                        row["stan"],
-                        out.amount_fen,
-                        out.rrn,
-                        out.auth_code,
-                        out.txn_date,
-                        out.card_type,
-                        out.masked_pan,
-                        ctx["pan_enc"],
-                        out.entry_mode,
-                        ctx["original"]["stan"],
-                    ),
-                )
-                self.store.db.execute(
-                    "UPDATE txn SET refunded_fen=refunded_fen+? WHERE rrn=? AND kind='purchase'",
-                    (out.amount_fen, ctx["original"]["rrn"]),
-                )
-            self._record_report(out, ctx)
-        return out
-
     def balance(self, *, card: Card, pin: str, request_id: str | None = None) -> Outcome:
         """Ask the card's balance (0200, 310000); the PIN is required."""
         self._check_training_card(card.pan)
@@ -987,146 +712,33 @@ class Terminal:
             kind="balance", req=req, ctx=ctx, mak=mak, pan=card.pan, expiry=card.expiry
         )
 
-    # settlement -----------------------------------------------------------------------
+    # refunds and settlement (their own modules) --------------------------------------
+    def refund(
+        self,
+        *,
+        rrn: str,
+        amount_fen: int,
+        card: Card | None = None,
+        original: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """Refund ``amount_fen`` of purchase ``rrn``; see ``refunds.refund`` (what it raises)."""
+        return refunds.refund(
+            self,
+            rrn=rrn,
+            amount_fen=amount_fen,
+            card=card,
+            original=original,
+            request_id=request_id,
+        )
+
+    def _send_refund(self, row: Any) -> Outcome | None:
+        return refunds.send_refund(self, row)
+
     def totals(self, batch: str | None = None) -> dict[str, int]:
         """Return the batch's debit/credit totals as §3 counts them."""
-        batch = batch or self.batch
-        db = self.store.db
-        debit = db.execute(
-            "SELECT COALESCE(SUM(amount_fen),0), COUNT(*) FROM txn"
-            " WHERE batch=? AND kind='purchase'",
-            (batch,),
-        ).fetchone()
-        credit = db.execute(
-            "SELECT COALESCE(SUM(amount_fen),0), COUNT(*) FROM txn WHERE batch=? "
-            "AND kind IN ('void','refund')",
-            (batch,),
-        ).fetchone()
-        return {
-            "debit_total_fen": int(debit[0]),
-            "debit_count": int(debit[1]),
-            "credit_total_fen": int(credit[0]),
-            "credit_count": int(credit[1]),
-        }
+        return settlement.totals(self, batch)
 
     def settle(self, *, request_id: str | None = None) -> Outcome:
-        """Settle the open batch: 0500, batch upload when not balanced, end message; close it.
-
-        Raises TerminalError when the host does not answer or declines the settlement (the
-        batch then stays open).
-        """
-        self._prepare()
-        batch = self.batch
-        t = self.totals(batch)
-        stan = self._next_stan()
-        f48 = SettlementField48(
-            Totals(t["debit_total_fen"], t["debit_count"], t["credit_total_fen"], t["credit_count"])
-        ).build()
-        req = self._base("0500")
-        req.update(
-            {
-                "11": stan,
-                "48": f48,
-                "49": "156",
-                "60": wire.field60("00", batch, "201"),
-                "63": self.cfg.operator,
-            }
-        )
-        try:
-            reply = self._exchange(req, mak=None)
-        except NoResponse as exc:
-            raise TerminalError(f"结算无应答 (settlement got no answer): {exc}") from exc
-        resp = reply.fields
-        if not self._matches(req, resp) or resp.get("39") != "00":
-            raise TerminalError(f"结算失败 (settlement declined): {resp.get('39')}")
-        try:
-            flag = SettlementField48.parse(str(resp.get("48") or "")).domestic_code
-        except ValueError:
-            flag = ""
-        verdict = {"1": "balanced", "2": "not_balanced"}.get(flag, "error")
-        if verdict == "error":
-            raise TerminalError(f"结算应答无对账结果 (settlement answer has no verdict): {flag!r}")
-        uploaded = self._batch_upload(batch, every=verdict == "not_balanced")
-        now = self.clock()
-        settle_date = (
-            _today_year(resp.get("15", ""), now.date())
-            if resp.get("15")
-            else now.strftime("%Y%m%d")
-        )
-        payload: dict[str, Any] = {
-            "report_id": f"{self.cfg.tid}-{batch}-settle",
-            "batch": batch,
-            "verdict": verdict,
-            **t,
-            "settle_date": settle_date,
-            "settled_at": now.isoformat(timespec="seconds"),
-        }
-        next_batch = f"{int(batch) % 999_999 + 1:06d}"
-        with self.store.atomic():
-            self.store.db.execute("UPDATE txn SET pan_enc=NULL WHERE batch=?", (batch,))
-            self.store.put("state.batch", next_batch)
-            self.store.db.execute(
-                "INSERT OR IGNORE INTO report(report_id, endpoint, payload, created_at)"
-                " VALUES (?, 'settlements', ?, ?)",
-                (payload["report_id"], json.dumps(payload), now.isoformat(timespec="seconds")),
-            )
-            if request_id:
-                self.store.db.execute(
-                    "INSERT INTO handled_request(request_id, state, report_id)"
-                    " VALUES (?, 'done', ?)"
-                    " ON CONFLICT(request_id) DO UPDATE SET state='done'",
-                    (request_id, payload["report_id"]),
-                )
-        return Outcome(
-            kind="settle",
-            approved=True,
-            response_code="00",
-            message="结算完成",
-            batch=batch,
-            stan=stan,
-            settle_date=settle_date,
-            training=self.training,
-            report_id=payload["report_id"],
-            extra={"verdict": verdict, **t, "uploaded": uploaded, "next_batch": next_batch},
-        )
-
-    def _batch_upload(self, batch: str, *, every: bool) -> int:
-        items: list[BatchItem] = []
-        if every:
-            for row in self.store.db.execute(
-                "SELECT * FROM txn WHERE batch=? ORDER BY stan", (batch,)
-            ).fetchall():
-                pan = self.store.unseal_json(row["pan_enc"])["pan"] if row["pan_enc"] else "0"
-                items.append(BatchItem(stan=row["stan"], pan=pan, amount_fen=row["amount_fen"]))
-        for start in range(0, len(items), MAX_BATCH_ITEMS):
-            self._upload(
-                batch, "201", build_batch_upload_48(items[start : start + MAX_BATCH_ITEMS])
-            )
-        self._upload(batch, "202", build_batch_end_48(len(items)))
-        return len(items)
-
-    def _upload(self, batch: str, code: str, f48: str) -> None:
-        stan = self._next_stan()
-        req = self._base("0320")
-        req.update({"11": stan, "48": f48, "60": wire.field60("00", batch, code)})
-        try:
-            reply = self._exchange(req, mak=None)
-        except NoResponse as exc:
-            raise TerminalError(f"批上送无应答 (batch upload got no answer): {exc}") from exc
-        if not self._matches(req, reply.fields) or reply.fields.get("39") != "00":
-            raise TerminalError(f"批上送被拒 (batch upload declined): {reply.fields.get('39')}")
-
-
-def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    """Return fields with bytes as ``{"hex": ...}`` (for sealed storage)."""
-    return {k: ({"hex": v.hex()} if isinstance(v, bytes) else v) for k, v in fields.items()}
-
-
-def _unjson(fields: dict[str, Any]) -> dict[str, Any]:
-    """Undo ``_jsonable``."""
-    return {k: (bytes.fromhex(v["hex"]) if isinstance(v, dict) else v) for k, v in fields.items()}
-
-
-def masked(pan: str) -> str:
-    """Re-export of ``card.mask`` for callers that only hold a PAN string."""
-    return mask(pan)
+        """Settle the open batch; see ``settlement.settle`` (what it raises)."""
+        return settlement.settle(self, request_id=request_id)
