@@ -19,8 +19,8 @@ CHANNELS: list[str] = ["wuye.channels.wechat.adapter.WechatPayChannel"]
 
 WUYE_WECHAT_BASE_URL = os.environ.get("WUYE_WECHAT_BASE_URL", "http://127.0.0.1:8601")
 """API host: ``https://api.mch.weixin.qq.com`` in production; the simulator by default."""
-WUYE_WECHAT_MCHID = os.environ.get("WUYE_WECHAT_MCHID", "1900000109")
-WUYE_WECHAT_APPID = os.environ.get("WUYE_WECHAT_APPID", "wx2421b1c4370ec43b")
+WUYE_WECHAT_MCHID = os.environ.get("WUYE_WECHAT_MCHID", "1900012345")
+WUYE_WECHAT_APPID = os.environ.get("WUYE_WECHAT_APPID", "wx0000000000demo01")
 WUYE_WECHAT_MERCHANT_SERIAL = os.environ.get(
     "WUYE_WECHAT_MERCHANT_SERIAL", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"
 )
@@ -37,5 +37,8 @@ WUYE_WECHAT_NOTIFY_URL = os.environ.get(
 """The public HTTPS address of ``/pay/wechat/notify/`` in production."""
 WUYE_WECHAT_TIMEOUT_S = float(os.environ.get("WUYE_WECHAT_TIMEOUT_S", "10"))
 """Timeout of every call to WeChat Pay; a timeout is UNDEFINED, never a failure."""
+WUYE_WECHAT_CLIENT_CERT = os.environ.get("WUYE_WECHAT_CLIENT_CERT", "")
+"""Path of the merchant API certificate (``apiclient_cert.pem``): the client certificate the
+real ``/secapi/pay/reverse`` requires (mutual TLS, with the merchant key). Empty: none sent."""
 WUYE_WECHAT_REFUND_WAIT_S = float(os.environ.get("WUYE_WECHAT_REFUND_WAIT_S", "3"))
 """How long ``refund`` polls a PROCESSING refund before answering PENDING."""

@@ -102,6 +102,7 @@ class QrException(models.Model):
         AMOUNT_MISMATCH = "amount", _("金额不符")
         UNKNOWN_TRADE = "unknown", _("未知订单")
         REFUND_FAILED = "refund", _("自动退款未完成")
+        UNRECORDED_REFUND = "unrec_ref", _("渠道退款未入账")
 
     channel = models.CharField(_("支付方式"), max_length=20)
     kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices)

@@ -416,6 +416,20 @@ def _refund_notified(
     number = str(raw.get("out_refund_no") or resp.details.get("out_refund_no") or "")
     pending = QrRefund.objects.filter(channel=chan.code, out_refund_no=number).first()
     if pending is None:
+        if resp.result == ChannelResult.PROCESSED:
+            # Money went back that Wuye did not record (a refund the counter's screen gave up
+            # on while the provider was still processing it): finance must see it.
+            QrException.objects.get_or_create(
+                channel=chan.code,
+                kind=QrException.Kind.UNRECORDED_REFUND,
+                out_trade_no=str(raw.get("out_trade_no", ""))[:64],
+                reference=resp.reference[:120],
+                defaults={
+                    "reported_fen": resp.amount_fen,
+                    "created_at": now,
+                    "message": _("渠道已退款 (退款单 %(no)s), Wuye 未记录") % {"no": number},
+                },
+            )
         return QrNotification.Outcome.UNKNOWN, _("未知退款单")
     _refund_finish(pending, resp.result, resp.reference, resp.message, now=now)
     return QrNotification.Outcome.REFUND, str(resp.result)

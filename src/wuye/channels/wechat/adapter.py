@@ -127,6 +127,7 @@ class WechatPayChannel(QrChannel):
             platform_serial=setting("WUYE_WECHAT_PLATFORM_SERIAL"),
             keys=keys_get(),
             timeout_s=setting("WUYE_WECHAT_TIMEOUT_S"),
+            client_cert=setting("WUYE_WECHAT_CLIENT_CERT"),
         )
 
     # --- merchant-presented (Native) ---------------------------------------------------------

@@ -8,6 +8,10 @@ timeout or a lost connection raises ``Timeout`` (the caller answers UNDEFINED).
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import ssl
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -46,6 +50,7 @@ class WechatClient:
         platform_serial: str,
         keys: WechatKeys,
         timeout_s: float,
+        client_cert: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.mchid = mchid
@@ -54,6 +59,29 @@ class WechatClient:
         self.platform_serial = platform_serial
         self.keys = keys
         self.timeout_s = timeout_s
+        self.client_cert = client_cert
+
+    def _tls(self, path: str) -> ssl.SSLContext | None:
+        """The mutual-TLS context for ``/secapi/`` calls (client certificate + merchant key)."""
+        if not (self.client_cert and path.startswith("/secapi/")):
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        password = secrets.token_bytes(24)
+        pem = self.keys.merchant_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(password),
+        )
+        ctx = ssl.create_default_context()
+        fd, name = tempfile.mkstemp(suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(pem)  # encrypted with a one-time password, deleted at once
+            ctx.load_cert_chain(self.client_cert, name, password=password)
+        finally:
+            os.unlink(name)
+        return ctx
 
     def _send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
@@ -62,7 +90,13 @@ class WechatClient:
             self.base_url + path, data=body, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
+            tls = self._tls(path)
+            opener = (
+                urllib.request.build_opener(urllib.request.HTTPSHandler(context=tls))
+                if tls is not None
+                else urllib.request.build_opener()
+            )
+            with opener.open(req, timeout=self.timeout_s) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers.items()), exc.read()

@@ -339,3 +339,55 @@ def test_a_request_signed_with_another_key_is_refused_by_the_simulator(
     reply = client.v3("GET", "/v3/pay/transactions/out-trade-no/WYX?mchid=1900000109")
 
     assert reply.status == 401 and reply.body["code"] == "SIGN_ERROR"
+
+
+def test_a_refund_wuye_did_not_record_is_an_exception_for_finance(wechat_sim: WechatSim) -> None:
+    _h, order, _bill = _paid_qr(wechat_sim)
+    deliver(wechat_sim)
+    payment = Payment.objects.get(order=order)
+    status, _r = wechat_sim.refund(
+        {
+            "transaction_id": payment.reference,
+            "out_refund_no": "RF-ELSEWHERE",
+            "notify_url": "http://testserver/pay/wechat/notify/",
+            "amount": {"refund": 500, "total": payment.amount_fen, "currency": "CNY"},
+        }
+    )
+    assert status == 200
+
+    assert [r.status_code for r in deliver(wechat_sim)] == [200]
+
+    exc = QrException.objects.get(kind=QrException.Kind.UNRECORDED_REFUND)
+    assert exc.reported_fen == 500 and "RF-ELSEWHERE" in exc.message
+    assert not Refund.objects.exists()
+
+
+def test_the_client_certificate_is_used_only_for_secapi_calls(
+    wechat_sim: WechatSim, tmp_path: Any
+) -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    client = WechatPayChannel().client()
+    key = client.keys.merchant_key
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "1900012345")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2031, 1, 1, tzinfo=dt.UTC))
+        .sign(key, hashes.SHA256())
+    )
+    path = tmp_path / "apiclient_cert.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    client.client_cert = str(path)
+
+    assert client._tls("/secapi/pay/reverse") is not None
+    assert client._tls("/v3/pay/transactions/native") is None
+    assert list(tmp_path.iterdir()) == [path]  # the key's temporary file is gone
