@@ -313,15 +313,21 @@ def _match_sql_only(company: Any, workdir: Path) -> float:
     con = duckdb.connect()
     matching._load(con, "internal", ipath, matching._INTERNAL_COLS)
     matching._load(con, "records", cpath, matching._CHANNEL_COLS)
-    t = time.perf_counter()
     con.execute(
-        matching._fill(
-            matching._PASS1,
-            card="TRUE",
-            trade_day=f"DATE '{trade.isoformat()}'",
-            settle_day=f"DATE '{SETTLE_DAY.isoformat()}'",
-        )
+        "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
+        "cap_fen BIGINT, min_fen BIGINT)"
     )
+    con.executemany(
+        "INSERT INTO rates VALUES (?, ?, ?, ?, ?)", matching._rates(company, "card", trade)
+    )
+    days = {
+        "card": "TRUE",
+        "trade_day": f"DATE '{trade.isoformat()}'",
+        "settle_day": f"DATE '{SETTLE_DAY.isoformat()}'",
+    }
+    t = time.perf_counter()
+    con.execute(matching._fill(matching._PREPARE, **days))
+    con.execute(matching._fill(matching._JOIN, **days))
     matching._order_map(con)
     con.execute(matching._PASS2)
     elapsed = time.perf_counter() - t

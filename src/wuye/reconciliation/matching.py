@@ -11,9 +11,11 @@ How it runs (:func:`reconcile_run`):
    with a settlement date in a window around ``settle_date``. ``in_day`` marks the rows that
    belong to this run; the window lets a payment that the channel settled a day early or late
    match instead of showing up twice as a difference.
-2. **Match** as set operations in DuckDB: duplicates (the same reference twice on one side) are
-   set aside, then one full outer join on the primary key (card: RRN; QR: the provider's
-   transaction id; refunds: the refund's own reference), then a second join of only the rows
+2. **Match** as set operations in DuckDB: duplicates (the same reference twice on one side,
+   found by a grouped count) are set aside, then one full outer join on the primary key (card:
+   RRN; QR: the provider's transaction id; refunds: the refund's own reference) that also
+   classifies each pair and computes each matched payment's contracted fee against a small
+   rates table, then a second join of only the rows
    left over on the alternative keys: our order number (the QR trade's ``out_trade_no``, looked
    up for those few rows in ``channels.qrpay.QrTrade``, or ``Order.idempotency_key``) and the
    payment's ``provider_txn_id``. Each pair is classified in SQL: matched, amount mismatch,
@@ -202,100 +204,94 @@ def _load(con: duckdb.DuckDBPyConnection, name: str, path: Path, cols: dict[str,
 # --------------------------------------------------------------------------- matching
 
 
-_PASS1 = """
--- Primary keys: card by RRN (or the reference's last part), QR by the provider's id.
-CREATE TABLE i_all AS SELECT *,
-    kind || ':' || CASE WHEN $card AND rrn <> '' THEN rrn
-                        WHEN $card THEN regexp_extract(reference, '[^-]*$')
-                        ELSE reference END AS pkey,
-    CASE WHEN kind = 'payment' AND order_no <> '' THEN 'o:' || order_no ELSE '' END AS okey,
-    CASE WHEN provider_txn_id <> '' THEN kind || ':' || provider_txn_id ELSE '' END AS akey,
+_PREPARE = """
+-- Internal rows get one id across payments and refunds (their ids come from two tables).
+CREATE VIEW i_v AS SELECT *,
+    iid * 2 + CASE kind WHEN 'refund' THEN 1 ELSE 0 END AS uid,
+    -- Primary key: card by RRN (or the reference's last part), QR by the provider's id.
+    CASE WHEN $card AND rrn <> '' THEN rrn
+         WHEN $card THEN regexp_extract(reference, '[^-]*$')
+         ELSE reference END AS k,
     eff = $trade_day AS in_day
   FROM internal;
-CREATE TABLE c_all AS SELECT *,
-    kind || ':' || reference AS pkey,
-    CASE WHEN kind = 'payment' AND order_no <> '' THEN 'o:' || order_no ELSE '' END AS okey,
-    settle_date = $settle_day AS in_day
-  FROM records;
--- Duplicates: every row after the first with the same primary key, on either side.
-CREATE TABLE i_rank AS SELECT *, row_number() OVER (PARTITION BY pkey ORDER BY iid) AS rn
-  FROM i_all;
-CREATE TABLE c_rank AS SELECT *, row_number() OVER (PARTITION BY pkey ORDER BY cid) AS rn
-  FROM c_all;
--- Pass 1: one full outer join on the primary key.
-CREATE TABLE pass1 AS
-  SELECT c.cid, i.iid FROM (SELECT * FROM c_rank WHERE rn = 1) c
-  FULL OUTER JOIN (SELECT * FROM i_rank WHERE rn = 1) i ON c.pkey = i.pkey;
--- Pass 2: only the left-overs, on our order number or the payment's provider id.
-CREATE TABLE left_c AS SELECT c.* FROM c_rank c JOIN pass1 USING (cid)
-  WHERE pass1.iid IS NULL AND c.rn = 1;
-CREATE TABLE left_i AS SELECT i.* FROM i_rank i JOIN pass1 USING (iid)
-  WHERE pass1.cid IS NULL AND i.rn = 1;
+CREATE VIEW c_v AS SELECT *, settle_date = $settle_day AS in_day FROM records;
+-- Duplicates: every row after the first with the same kind and key, on either side.
+CREATE TABLE c_extra AS SELECT c.cid FROM records c JOIN (
+    SELECT kind, reference, min(cid) AS keep FROM records
+    GROUP BY kind, reference HAVING count(*) > 1
+  ) d ON c.kind = d.kind AND c.reference = d.reference WHERE c.cid <> d.keep;
+CREATE TABLE i_extra AS SELECT i.uid FROM i_v i JOIN (
+    SELECT kind, k, min(uid) AS keep FROM i_v GROUP BY kind, k HAVING count(*) > 1
+  ) d ON i.kind = d.kind AND i.k = d.k WHERE i.uid <> d.keep;
 """
 
-# Between the passes Python maps the left-over rows' order numbers to orders/payments through
-# the QR channel's trades (``channels.qrpay.QrTrade.out_trade_no``): few rows.
+# The one big statement: a full outer join of both sides on the primary key, classified, with
+# the contracted fee of each matched payment (the fee rule of merchants.selectors.fee_amount in
+# integers: half-up, the minimum, the cap, never above the amount).
+_JOIN = """
+CREATE TABLE result AS
+SELECT c.cid, i.uid, c.amount_fen AS c_amount, coalesce(c.in_day, i.in_day) AS in_scope,
+  CASE WHEN c.cid IS NULL THEN 'internal_only'
+       WHEN i.uid IS NULL THEN 'channel_only'
+       WHEN c.amount_fen <> i.amount_fen THEN 'amount_mismatch'
+       ELSE 'matched' END AS category,
+  CASE WHEN t.rate_ppm IS NOT NULL AND c.kind = 'payment' AND c.amount_fen = i.amount_fen
+       THEN greatest(0, least(c.amount_fen, coalesce(t.cap_fen, c.amount_fen),
+              CASE WHEN t.min_fen IS NULL
+                   THEN (c.amount_fen * t.rate_ppm + 500000) // 1000000
+                   ELSE greatest((c.amount_fen * t.rate_ppm + 500000) // 1000000, t.min_fen)
+              END))
+  END AS fee_expected,
+  CASE WHEN c.fee_milli_fen >= 0 THEN (c.fee_milli_fen + 500) // 1000
+       ELSE -((500 - c.fee_milli_fen) // 1000) END AS fee_actual
+FROM (SELECT * FROM c_v WHERE cid NOT IN (SELECT cid FROM c_extra)) c
+FULL OUTER JOIN (SELECT * FROM i_v WHERE uid NOT IN (SELECT uid FROM i_extra)) i
+  ON c.kind = i.kind AND c.reference = i.k
+LEFT JOIN rates t ON t.merchant_no = c.merchant_no AND t.card_type =
+  CASE WHEN $card THEN coalesce(nullif(c.card_type, ''), i.card_type)
+       WHEN upper(coalesce(nullif(c.funding_source, ''), i.funding_source, '')) LIKE '%CREDIT%'
+       THEN 'qr_credit'
+       ELSE 'qr_balance' END;
+CREATE TABLE left_c AS SELECT * FROM c_v
+  WHERE cid IN (SELECT cid FROM result WHERE uid IS NULL);
+CREATE TABLE left_i AS SELECT * FROM i_v
+  WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL);
+"""
+
+# Between the statements Python maps the left-over rows' order numbers to orders/payments
+# through the QR channel's trades (``channels.qrpay.QrTrade.out_trade_no``): few rows.
 _PASS2 = """
-CREATE TABLE pass2 AS SELECT cid, iid FROM (
-    SELECT cid, iid, row_number() OVER (PARTITION BY iid ORDER BY prio, cid) AS r_i
+CREATE TABLE pass2 AS SELECT cid, uid FROM (
+    SELECT cid, uid, row_number() OVER (PARTITION BY uid ORDER BY prio, cid) AS r_i
     FROM (
-      SELECT cid, iid, prio, row_number() OVER (PARTITION BY cid ORDER BY prio, iid) AS r_c
+      SELECT cid, uid, prio, row_number() OVER (PARTITION BY cid ORDER BY prio, uid) AS r_c
       FROM (
-        SELECT c.cid, i.iid, 1 AS prio FROM left_c c JOIN left_i i
-          ON c.okey <> '' AND c.okey = i.okey
+        SELECT c.cid, i.uid, 1 AS prio FROM left_c c JOIN left_i i
+          ON c.kind = 'payment' AND i.kind = 'payment' AND c.order_no <> ''
+          AND c.order_no = i.order_no
         UNION ALL
-        SELECT c.cid, i.iid, 1 AS prio FROM left_c c JOIN order_map m ON m.order_no = c.order_no
+        SELECT c.cid, i.uid, 1 AS prio FROM left_c c JOIN order_map m ON m.order_no = c.order_no
           JOIN left_i i ON c.kind = 'payment' AND i.kind = 'payment'
            AND (i.iid = m.payment_id OR i.order_id = m.order_id)
         UNION ALL
-        SELECT c.cid, i.iid, 2 AS prio FROM left_c c JOIN left_i i
-          ON i.akey <> '' AND c.pkey = i.akey
+        SELECT c.cid, i.uid, 2 AS prio FROM left_c c JOIN left_i i
+          ON i.provider_txn_id <> '' AND c.kind = i.kind AND c.reference = i.provider_txn_id
       )
     ) WHERE r_c = 1
   ) WHERE r_i = 1;
-CREATE TABLE pairs AS
-  SELECT cid, iid FROM pass1 WHERE cid IS NOT NULL AND iid IS NOT NULL
-  UNION ALL SELECT cid, iid FROM pass2
-  UNION ALL SELECT cid, NULL FROM left_c WHERE cid NOT IN (SELECT cid FROM pass2)
-  UNION ALL SELECT NULL, iid FROM left_i WHERE iid NOT IN (SELECT iid FROM pass2);
--- Classify: a pair belongs to this run by its channel side; an internal-only row by ours.
-CREATE TABLE result AS
-  SELECT p.cid, p.iid, c.kind AS c_kind, i.kind AS i_kind, c.reference AS c_ref,
-         i.reference AS i_ref, c.order_no AS c_order, i.order_no AS i_order,
-         c.amount_fen AS c_amount, i.amount_fen AS i_amount, c.fee_milli_fen,
-         c.merchant_no, c.card_type AS c_card, i.card_type AS i_card,
-         coalesce(nullif(c.funding_source, ''), i.funding_source, '') AS funding,
-         CASE
-           WHEN p.cid IS NULL THEN 'internal_only'
-           WHEN p.iid IS NULL THEN 'channel_only'
-           WHEN c.amount_fen <> i.amount_fen THEN 'amount_mismatch'
-           ELSE 'matched'
-         END AS category
-  FROM pairs p LEFT JOIN c_all c USING (cid) LEFT JOIN i_all i USING (iid)
-  WHERE coalesce(c.in_day, i.in_day);
-"""
-
-_FEES = """
-CREATE TABLE fee_check AS
-  SELECT cid, iid, c_ref, c_order, c_amount, merchant_no, actual_milli,
-         -- The fee rule of wuye.merchants.selectors.fee_amount, in integers: half-up, then
-         -- the minimum, then the cap, never more than the amount, never negative.
-         greatest(0, least(c_amount,
-           CASE WHEN cap_fen IS NULL THEN with_min ELSE least(with_min, cap_fen) END))
-           AS expected_fen
-  FROM (
-    SELECT *, CASE WHEN min_fen IS NULL THEN base ELSE greatest(base, min_fen) END AS with_min
-    FROM (
-      SELECT r.cid, r.iid, r.c_ref, r.c_order, r.c_amount, r.merchant_no,
-             r.fee_milli_fen AS actual_milli, t.cap_fen, t.min_fen,
-             (r.c_amount * t.rate_ppm + 500000) // 1000000 AS base
-    FROM result r JOIN rates t ON t.merchant_no = r.merchant_no AND t.card_type =
-    CASE WHEN $card THEN coalesce(nullif(r.c_card, ''), r.i_card)
-         WHEN upper(r.funding) LIKE '%CREDIT%' THEN 'qr_credit'
-         ELSE 'qr_balance' END
-      WHERE r.category = 'matched' AND r.c_kind = 'payment'
-    )
-  );
+CREATE TABLE diffs AS
+  SELECT cid, uid, category FROM result
+   WHERE in_scope AND category <> 'matched'
+     AND (cid IS NULL OR cid NOT IN (SELECT cid FROM pass2))
+     AND (uid IS NULL OR uid NOT IN (SELECT uid FROM pass2))
+  UNION ALL
+  SELECT p.cid, p.uid, 'amount_mismatch' FROM pass2 p
+    JOIN left_c c USING (cid) JOIN left_i i USING (uid)
+   WHERE c.in_day AND c.amount_fen <> i.amount_fen
+  UNION ALL
+  SELECT cid, uid, 'fee_mismatch' FROM result
+   WHERE in_scope AND category = 'matched' AND fee_expected IS NOT NULL
+     AND fee_actual <> fee_expected;
 """
 
 
@@ -337,12 +333,6 @@ def _order_map(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany("INSERT INTO order_map VALUES (?, ?, ?)", rows)
 
 
-def _milli_to_fen(milli: int) -> int:
-    sign = -1 if milli < 0 else 1
-    q, r = divmod(abs(milli), 1000)
-    return sign * (q + (1 if r >= 500 else 0))
-
-
 def _match(
     company: Company, channel: str, settle_date: date, workdir: Path
 ) -> tuple[list[Found], dict[str, int]]:
@@ -373,23 +363,21 @@ def _match(
         _load(con, "records", cpath, _CHANNEL_COLS)
         card = "TRUE" if channel == Channel.CARD else "FALSE"
         con.execute(
-            _fill(
-                _PASS1,
-                card=card,
-                trade_day=f"DATE '{trade_day.isoformat()}'",
-                settle_day=f"DATE '{settle_date.isoformat()}'",
-            )
-        )
-        _order_map(con)
-        con.execute(_PASS2)
-        con.execute(
             "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
             "cap_fen BIGINT, min_fen BIGINT)"
         )
         rates = _rates(company, channel, trade_day)
         if rates:
             con.executemany("INSERT INTO rates VALUES (?, ?, ?, ?, ?)", rates)
-        con.execute(_fill(_FEES, card=card))
+        days = {
+            "card": card,
+            "trade_day": f"DATE '{trade_day.isoformat()}'",
+            "settle_day": f"DATE '{settle_date.isoformat()}'",
+        }
+        con.execute(_fill(_PREPARE, **days))
+        con.execute(_fill(_JOIN, **days))
+        _order_map(con)
+        con.execute(_PASS2)
         return _collect(con, channel, settle_date)
     finally:
         con.close()
@@ -398,36 +386,37 @@ def _match(
 def _collect(
     con: duckdb.DuckDBPyConnection, channel: str, settle_date: date
 ) -> tuple[list[Found], dict[str, int]]:
+    """Read the run's counts and the few rows that differ; return them as Found."""
     day = f"{settle_date:%Y%m%d}"
-    found: list[Found] = []
     counts_row = con.execute(
         """SELECT
-             (SELECT count(*) FROM i_all WHERE in_day),
-             (SELECT coalesce(sum(amount_fen), 0) FROM i_all WHERE in_day),
-             (SELECT count(*) FROM c_all WHERE in_day),
-             (SELECT coalesce(sum(amount_fen), 0) FROM c_all WHERE in_day),
-             (SELECT count(*) FROM result WHERE category = 'matched'),
-             (SELECT coalesce(sum(c_amount), 0) FROM result WHERE category = 'matched')"""
+             (SELECT count(*) FROM i_v WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM i_v WHERE in_day),
+             (SELECT count(*) FROM c_v WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM c_v WHERE in_day),
+             (SELECT count(*) FROM result WHERE in_scope AND category = 'matched')
+               + (SELECT count(*) FROM pass2 p JOIN left_c c USING (cid) JOIN left_i i
+                    USING (uid) WHERE c.in_day AND c.amount_fen = i.amount_fen),
+             (SELECT coalesce(sum(c_amount), 0) FROM result
+               WHERE in_scope AND category = 'matched')
+               + (SELECT coalesce(sum(c.amount_fen), 0) FROM pass2 p JOIN left_c c USING (cid)
+                    JOIN left_i i USING (uid) WHERE c.in_day AND c.amount_fen = i.amount_fen)"""
     ).fetchone()
     assert counts_row is not None
-    counts = dict(
-        zip(
-            (
-                "internal_count",
-                "internal_fen",
-                "channel_count",
-                "channel_fen",
-                "matched_count",
-                "matched_fen",
-            ),
-            (int(v) for v in counts_row),
-            strict=True,
-        )
+    names = (
+        "internal_count",
+        "internal_fen",
+        "channel_count",
+        "channel_fen",
+        "matched_count",
+        "matched_fen",
     )
+    counts = dict(zip(names, (int(v) for v in counts_row), strict=True))
 
-    for cid, ref, order_no, amount, merchant_no, line_pkey in con.execute(
-        """SELECT cid, reference, order_no, amount_fen, merchant_no, pkey FROM c_rank
-           WHERE rn > 1 AND in_day ORDER BY cid"""
+    found: list[Found] = []
+    for cid, ref, order_no, amount, merchant_no in con.execute(
+        """SELECT cid, reference, order_no, amount_fen, merchant_no FROM c_v
+           WHERE in_day AND cid IN (SELECT cid FROM c_extra) ORDER BY cid"""
     ).fetchall():
         found.append(
             Found(
@@ -438,12 +427,12 @@ def _collect(
                 merchant_no=merchant_no,
                 amount_fen=int(amount),
                 channel_record_id=int(cid),
-                detail=_("渠道文件中同一流水号出现多次：%(k)s") % {"k": line_pkey},
+                detail=_("渠道文件中同一流水号出现多次：%(k)s") % {"k": ref},
             )
         )
-    for iid, kind, ref, order_no, amount, line_pkey in con.execute(
-        """SELECT iid, kind, reference, order_no, amount_fen, pkey FROM i_rank
-           WHERE rn > 1 AND in_day ORDER BY iid"""
+    for iid, kind, ref, order_no, amount, k in con.execute(
+        """SELECT iid, kind, reference, order_no, amount_fen, k FROM i_v
+           WHERE in_day AND uid IN (SELECT uid FROM i_extra) ORDER BY uid"""
     ).fetchall():
         found.append(
             Found(
@@ -454,86 +443,117 @@ def _collect(
                 amount_fen=int(amount),
                 payment_id=int(iid) if kind == "payment" else None,
                 refund_id=int(iid) if kind == "refund" else None,
-                detail=_("我方同一流水号记录了多笔：%(k)s") % {"k": line_pkey},
+                detail=_("我方同一流水号记录了多笔：%(k)s") % {"k": k},
             )
         )
-    for row in con.execute(
-        """SELECT cid, iid, category, c_kind, i_kind, c_ref, i_ref, c_order, i_order,
-                  c_amount, i_amount, merchant_no
-           FROM result WHERE category <> 'matched' ORDER BY category, cid, iid"""
-    ).fetchall():
-        cid, iid, cat, c_kind, i_kind, c_ref, i_ref, c_order, i_order = row[:9]
-        c_amount, i_amount, merchant_no = row[9:]
-        kind = c_kind or i_kind
-        ids: dict[str, Any] = {
-            "channel_record_id": int(cid) if cid is not None else None,
-            "payment_id": int(iid) if iid is not None and kind == "payment" else None,
-            "refund_id": int(iid) if iid is not None and kind == "refund" else None,
-        }
-        if cat == "internal_only":
-            found.append(
-                Found(
-                    Category.INTERNAL_ONLY,
-                    f"internal_only:{channel}:{day}:{kind}:{iid}",
-                    reference=i_ref,
-                    order_no=i_order,
-                    amount_fen=int(i_amount),
-                    detail=_("我方有记录，渠道文件中没有"),
-                    **ids,
-                )
-            )
-        elif cat == "channel_only":
-            found.append(
-                Found(
-                    Category.CHANNEL_ONLY,
-                    f"channel_only:{channel}:{day}:{kind}:{c_ref}",
-                    reference=c_ref,
-                    order_no=c_order,
-                    merchant_no=merchant_no,
-                    amount_fen=int(c_amount),
-                    detail=_("渠道已收款，我方没有记录"),
-                    **ids,
-                )
-            )
-        else:
-            found.append(
-                Found(
-                    Category.AMOUNT_MISMATCH,
-                    f"amount_mismatch:{channel}:{day}:{kind}:{c_ref}",
-                    reference=c_ref,
-                    order_no=c_order or i_order,
-                    merchant_no=merchant_no,
-                    amount_fen=int(c_amount) - int(i_amount),
-                    expected_fen=int(i_amount),
-                    actual_fen=int(c_amount),
-                    detail=_("金额不符：我方 %(i)d 分，渠道 %(c)d 分")
-                    % {"i": i_amount, "c": c_amount},
-                    **ids,
-                )
-            )
-    for cid, iid, ref, order_no, _amount, merchant_no, actual_milli, expected in con.execute(
-        "SELECT cid, iid, c_ref, c_order, c_amount, merchant_no, actual_milli, expected_fen "
-        "FROM fee_check ORDER BY cid"
-    ).fetchall():
-        actual = _milli_to_fen(int(actual_milli))
-        if actual == int(expected):
-            continue
+    rows = con.execute(
+        """SELECT d.category, d.cid, i.iid, c.kind, i.kind, c.reference, i.reference,
+                  c.order_no, i.order_no, c.amount_fen, i.amount_fen, c.merchant_no,
+                  r.fee_expected, r.fee_actual
+           FROM diffs d
+           LEFT JOIN (SELECT * FROM c_v WHERE cid IN (SELECT cid FROM diffs)) c USING (cid)
+           LEFT JOIN (SELECT * FROM i_v WHERE uid IN (SELECT uid FROM diffs)) i USING (uid)
+           LEFT JOIN (SELECT cid, fee_expected, fee_actual FROM result
+                      WHERE cid IN (SELECT cid FROM diffs WHERE category = 'fee_mismatch')) r
+             ON d.category = 'fee_mismatch' AND r.cid = d.cid
+           ORDER BY d.category, d.cid, d.uid"""
+    ).fetchall()
+    for row in rows:
+        cat, cid, iid, c_kind, i_kind, c_ref, i_ref, c_order, i_order = row[:9]
+        c_amount, i_amount, merchant_no, fee_expected, fee_actual = row[9:]
         found.append(
-            Found(
-                Category.FEE_MISMATCH,
-                f"fee_mismatch:{channel}:{day}:payment:{ref}",
-                reference=ref,
-                order_no=order_no,
-                merchant_no=merchant_no,
-                amount_fen=actual - int(expected),
-                expected_fen=int(expected),
-                actual_fen=actual,
-                channel_record_id=int(cid),
-                payment_id=int(iid),
-                detail=_("手续费 %(a)d 分，按签约费率应为 %(e)d 分") % {"a": actual, "e": expected},
+            _difference(
+                channel,
+                day,
+                cat,
+                cid,
+                iid,
+                c_kind or i_kind,
+                c_ref,
+                i_ref,
+                c_order,
+                i_order,
+                c_amount,
+                i_amount,
+                merchant_no,
+                fee_expected,
+                fee_actual,
             )
         )
     return found, counts
+
+
+def _difference(
+    channel: str,
+    day: str,
+    cat: str,
+    cid: int | None,
+    iid: int | None,
+    kind: str,
+    c_ref: str | None,
+    i_ref: str | None,
+    c_order: str | None,
+    i_order: str | None,
+    c_amount: int | None,
+    i_amount: int | None,
+    merchant_no: str | None,
+    fee_expected: int | None,
+    fee_actual: int | None,
+) -> Found:
+    """Turn one row of ``diffs`` into a Found with its key, links and amounts."""
+    ids: dict[str, Any] = {
+        "channel_record_id": int(cid) if cid is not None else None,
+        "payment_id": int(iid) if iid is not None and kind == "payment" else None,
+        "refund_id": int(iid) if iid is not None and kind == "refund" else None,
+    }
+    if cat == "internal_only":
+        return Found(
+            Category.INTERNAL_ONLY,
+            f"internal_only:{channel}:{day}:{kind}:{iid}",
+            reference=i_ref or "",
+            order_no=i_order or "",
+            amount_fen=int(i_amount or 0),
+            detail=_("我方有记录，渠道文件中没有"),
+            **ids,
+        )
+    if cat == "channel_only":
+        return Found(
+            Category.CHANNEL_ONLY,
+            f"channel_only:{channel}:{day}:{kind}:{c_ref}",
+            reference=c_ref or "",
+            order_no=c_order or "",
+            merchant_no=merchant_no or "",
+            amount_fen=int(c_amount or 0),
+            detail=_("渠道已收款，我方没有记录"),
+            **ids,
+        )
+    if cat == "fee_mismatch":
+        actual, expected = int(fee_actual or 0), int(fee_expected or 0)
+        return Found(
+            Category.FEE_MISMATCH,
+            f"fee_mismatch:{channel}:{day}:payment:{c_ref}",
+            reference=c_ref or "",
+            order_no=c_order or "",
+            merchant_no=merchant_no or "",
+            amount_fen=actual - expected,
+            expected_fen=expected,
+            actual_fen=actual,
+            detail=_("手续费 %(a)d 分，按签约费率应为 %(e)d 分") % {"a": actual, "e": expected},
+            **ids,
+        )
+    c_fen, i_fen = int(c_amount or 0), int(i_amount or 0)
+    return Found(
+        Category.AMOUNT_MISMATCH,
+        f"amount_mismatch:{channel}:{day}:{kind}:{c_ref}",
+        reference=c_ref or "",
+        order_no=c_order or i_order or "",
+        merchant_no=merchant_no or "",
+        amount_fen=c_fen - i_fen,
+        expected_fen=i_fen,
+        actual_fen=c_fen,
+        detail=_("金额不符：我方 %(i)d 分，渠道 %(c)d 分") % {"i": i_fen, "c": c_fen},
+        **ids,
+    )
 
 
 # ---------------------------------------------------------------------------- arrival
