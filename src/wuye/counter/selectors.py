@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.db import connection
+from django.db.models import QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wuye.billing.selectors import StatementLine, open_bills, prepaid_balance
 from wuye.core.money import format_yuan
 from wuye.counter.models import CashMovement, Shift
-from wuye.estates.models import Community
+from wuye.estates.models import Community, ParkingSpace, Resident, Unit
 from wuye.ledger.models import AccountKind, JournalLine
 
 CASH = "cash"
@@ -494,3 +496,54 @@ def household_cards(*, unit_id: int) -> list[str]:
     except ImportError:
         return []
     return [str(card) for card in prepaid_cards_of(unit_id=unit_id) if card.active]
+
+
+# --- household search --------------------------------------------------------------------------
+
+_SEARCH_LONG = """
+SELECT id FROM {unit} WHERE upper(label) LIKE %s OR upper(room_no) = %s
+UNION SELECT unit_id FROM {resident} WHERE upper(name) LIKE %s OR phone LIKE %s
+UNION SELECT unit_id FROM {parking} WHERE upper(plate_no) LIKE %s AND unit_id IS NOT NULL
+"""
+_SEARCH_SHORT = """
+SELECT id FROM {unit} WHERE upper(room_no) = %s OR label = %s OR label = %s
+UNION SELECT unit_id FROM {resident} WHERE wuye_grams12(upper(name)) @> ARRAY[%s]::text[]
+"""
+
+
+def household_search(*, units: QuerySet[Unit], text: str, limit: int = 20) -> list[Unit]:
+    """Return up to ``limit`` households of ``units`` that ``text`` finds, by community, label.
+
+    A household is found by its label (contains) or room number (exact), a resident's name
+    (contains) or phone (contains), or a car plate (contains); case does not matter. On
+    PostgreSQL each part is one index lookup (migration ``estates.0002_search_indexes``: a
+    trigram index for three characters or more; for one or two, the name's one- and
+    two-character pieces, the exact room number or label), so the search stays fast at a
+    million units. One or two characters therefore find names containing them, and rooms or
+    labels equal to them, but not phones or plates containing them. SQLite: the same rules
+    through the ORM (``web.selectors.unit_search``), label, phone and plate included.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    if connection.vendor != "postgresql":
+        from wuye.web.selectors import unit_search
+
+        return list(unit_search(units=units, text=text, limit=limit))
+    key = text.upper()
+    names = {
+        "unit": connection.ops.quote_name(Unit._meta.db_table),
+        "resident": connection.ops.quote_name(Resident._meta.db_table),
+        "parking": connection.ops.quote_name(ParkingSpace._meta.db_table),
+    }
+    if len(text) >= 3:
+        like = "%" + connection.ops.prep_for_like_query(key) + "%"
+        phone = "%" + connection.ops.prep_for_like_query(text) + "%"
+        sql, params = _SEARCH_LONG.format(**names), [like, key, like, phone, like]
+    else:
+        sql, params = _SEARCH_SHORT.format(**names), [key, text, key, key]
+    return list(
+        units.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - table names are ours, text is a parameter
+        .select_related("community", "building")
+        .order_by("community_id", "label")[:limit]
+    )
