@@ -175,6 +175,15 @@ def send_refund(term: Terminal, row: Any) -> Outcome | None:
     if code == "A0":
         term._sign_off_locally()
         return None
+    if code == "94":
+        # The host already had this refund: the answer is the first one's result, and the
+        # host marks an approval with 38 (docs/acquirer.md §7).
+        first_approved = bool((resp.get("38") or "").strip())
+        same = resp.get("42") == req.get("42") and resp.get("4", req["4"]) == req["4"]
+        if first_approved and (not same or reply.mac_ok is False):
+            log.warning("refund STAN %s: duplicate answer unusable; kept", row["stan"])
+            return None
+        code = "00" if first_approved else "94"
     now = term.clock()
     out = Outcome(
         kind="refund",

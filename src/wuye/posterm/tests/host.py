@@ -150,9 +150,16 @@ def _answer(state: HostState, req: dict[str, Any]) -> tuple[dict[str, Any] | Non
         return resp, True
     if mti == "0220":
         dup = state.approved.get(key)
+        if dup is not None:  # a repeat: "94", the first answer's RRN and authorization id
+            resp.update({"39": "94", "37": dup["rrn"], "38": dup["auth"]})
+            return resp, True
         resp.update({"39": "00", "38": f"R{state.rrn:05d}"})
-        if dup is None:
-            state.approved[key] = {"kind": "refund", "amount": amount}
+        state.approved[key] = {
+            "kind": "refund",
+            "amount": amount,
+            "rrn": resp["37"],
+            "auth": resp["38"],
+        }
         return resp, True
     resp["39"] = "30"
     return resp, True

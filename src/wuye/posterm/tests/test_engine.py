@@ -161,3 +161,15 @@ def test_a_crash_after_sending_is_reversed_on_restart_and_reported_once(data_dir
     assert len(reports) == 1
     assert reports[0]["approved"] is False and reports[0]["reversed"] is True
     assert reports[0]["amount_fen"] == 4200
+
+
+def test_a_resent_refund_answered_94_with_an_auth_id_counts_as_the_first_approval(term, host):
+    p = term.purchase(amount_fen=9000, card=Card(GOOD), pin="123456")
+    host.state.drop_next = 1  # the host refunds, the answer is lost
+    assert term.refund(rrn=p.rrn, amount_fen=4000).pending
+
+    term.recover()  # sent again unchanged: "94" with the first answer's 38
+
+    assert term.counts()["pending_refunds"] == 0
+    assert term.totals()["credit_total_fen"] == 4000
+    assert [r["approved"] for r in _reports(term) if r["kind"] == "refund"] == [True]
