@@ -71,6 +71,8 @@ class Outgoing:
     headers: dict[str, str]
     body: bytes
     attempt: int = 0
+    retry_delays_s: list[float] = field(default_factory=list)
+    """The waits before each retry, as scheduled (WeChat's back-off × the scale)."""
 
 
 @dataclass
@@ -634,6 +636,7 @@ class WechatSim:
             if not ok and item.attempt < len(NOTIFY_BACKOFF_S):
                 delay = NOTIFY_BACKOFF_S[item.attempt] * self.backoff_scale
                 item.attempt += 1
+                item.retry_delays_s.append(delay)
                 self._enqueue(item, delay)
 
     def _post(self, item: Outgoing) -> bool:
