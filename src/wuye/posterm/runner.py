@@ -81,7 +81,7 @@ class Runner:
             "batch": self.term.batch,
             "batch_open_count": counts["batch_open_count"],
             "last_txn_at": last,
-            "paper": "ok",
+            "paper": None,
             "battery": None,
             "pending_reports": counts["pending_reports"],
             "pending_reversals": counts["pending_reversals"],

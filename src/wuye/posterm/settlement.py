@@ -52,6 +52,10 @@ def settle(term: Terminal, *, request_id: str | None = None) -> Outcome:
     Raises TerminalError when the host does not answer or declines the settlement (the
     batch then stays open).
     """
+    # Settlement is the last chance for reversals kept after their tries: give them another
+    # round, so the host's totals lose what the terminal never counted.
+    with term.store.atomic():
+        term.store.db.execute("UPDATE reversal SET state='due', tries=0 WHERE state='kept'")
     term._prepare()
     batch = term.batch
     t = totals(term, batch)

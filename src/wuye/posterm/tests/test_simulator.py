@@ -89,7 +89,7 @@ def test_a_corrupted_mac_on_an_approval_is_reversed(term, sim):
 
 def test_a_reversal_that_never_gets_through_makes_the_batch_upload(term, sim):
     sim.host.faults.add("drop_response", mti="0200", times=1)
-    sim.host.faults.add("drop_request", mti="0400", times=3)
+    sim.host.faults.add("drop_request", mti="0400", times=6)  # 3 now, 3 more at settlement
     out = term.purchase(amount_fen=3000, card=Card(GOOD), pin="123456")
     assert out.reversed and term.counts()["pending_reversals"] == 1
     term.purchase(amount_fen=1000, card=Card(GOOD), pin="123456")
@@ -123,3 +123,14 @@ def test_a_refund_whose_answer_was_lost_is_sent_again_and_the_duplicate_counts_o
     assert term.totals()["credit_total_fen"] == 4000
     assert sim.host.batch_totals(term.cfg.tid, term.batch).credit_fen == 4000
     assert term.settle().extra["verdict"] == "balanced"
+
+
+def test_a_kept_reversal_gets_another_round_at_settlement(term, sim):
+    sim.host.faults.add("drop_response", mti="0200", times=1)
+    sim.host.faults.add("drop_request", mti="0400", times=3)
+    out = term.purchase(amount_fen=3000, card=Card(GOOD), pin="123456")
+    assert out.reversed and term.counts()["pending_reversals"] == 1
+
+    s = term.settle()
+
+    assert s.extra["verdict"] == "balanced" and term.counts()["pending_reversals"] == 0
