@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -39,7 +39,14 @@ from wuye.reconciliation.models import (
 )
 
 from . import acquirer, alipay, bank, wechat
-from .base import MOVEMENT_COLUMNS, RECORD_COLUMNS, FileRejected, Parsed, bulk_insert
+from .base import (
+    MOVEMENT_COLUMNS,
+    RECORD_COLUMNS,
+    FileRejected,
+    Parsed,
+    bulk_insert,
+    bulk_insert_csv,
+)
 
 __all__ = ["FileRejected", "ImportResult", "file_import", "sniff"]
 
@@ -112,7 +119,23 @@ def file_import(
     if kind not in KINDS:
         raise FileRejected(_("未知的文件类型：%(k)s") % {"k": kind}, file=display)
 
-    parsed = _parse(kind, data, path, display, account_no)
+    with tempfile.TemporaryDirectory(prefix="wuye-import-") as tmp:
+        return _import(kind, data, path, display, account_no, digest, Path(tmp), company, user, now)
+
+
+def _import(
+    kind: str,
+    data: bytes,
+    path: Path | None,
+    display: str,
+    account_no: str,
+    digest: str,
+    workdir: Path,
+    company: Company,
+    user: Any,
+    now: datetime | None,
+) -> ImportResult:
+    parsed = _parse(kind, data, path, display, account_no, workdir)
     merchants = company_merchants(company)
     _check_merchants(parsed, merchants, display)
     if parsed.movements:
@@ -143,14 +166,15 @@ def file_import(
     return ImportResult(sf, True)
 
 
-def _parse(kind: str, data: bytes, path: Path | None, display: str, account_no: str) -> Parsed:
+def _parse(
+    kind: str, data: bytes, path: Path | None, display: str, account_no: str, workdir: Path
+) -> Parsed:
     if kind == "acquirer":
-        if path is not None:
-            return acquirer.parse(path, display)
-        with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            return acquirer.parse(Path(tmp.name), display)
+        pg = connection.vendor == "postgresql"
+        if path is None:
+            path = workdir / "upload.csv"
+            path.write_bytes(data)
+        return acquirer.parse(path, display, workdir=workdir, pg=pg)
     if kind == "wechat":
         return wechat.parse(data, display)
     if kind == "alipay":
@@ -207,6 +231,10 @@ def _write(sf: SourceFile, parsed: Parsed, display: str) -> None:
     prefix = (sf.pk, sf.company_id)
     if parsed.records:
         bulk_insert(ChannelRecord._meta.db_table, RECORD_COLUMNS, parsed.records, prefix=prefix)
+    if parsed.records_csv is not None:
+        bulk_insert_csv(
+            ChannelRecord._meta.db_table, RECORD_COLUMNS, parsed.records_csv, prefix=prefix
+        )
     if parsed.movements:
         serials = [m[1] for m in parsed.movements]
         known = set(

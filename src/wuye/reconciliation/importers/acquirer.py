@@ -97,7 +97,7 @@ def _fen_sql(col: str) -> str:
     )
 
 
-def parse(path: Path, name: str) -> Parsed:
+def parse(path: Path, name: str, *, workdir: Path | None = None, pg: bool = False) -> Parsed:
     """Parse and check an acquirer settlement file; return its rows as ChannelRecord tuples.
 
     Raises FileRejected (file, line, field) for any damage: header, encoding, a bad field,
@@ -111,12 +111,14 @@ def parse(path: Path, name: str) -> Parsed:
 
     con = duckdb.connect()
     try:
-        return _parse(con, path, name)
+        return _parse(con, path, name, workdir, pg)
     finally:
         con.close()
 
 
-def _parse(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Parsed:
+def _parse(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, workdir: Path | None, pg: bool
+) -> Parsed:
     cols = ", ".join(f"'{c}': 'VARCHAR'" for c in COLUMNS)
     trimmed = ", ".join(f"coalesce(trim({c}), '') AS {c}" for c in COLUMNS)
     try:
@@ -208,14 +210,21 @@ def _parse(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Parsed:
         net_fen=s_net,
     )
     # Rows in RECORD_COLUMNS order; txn_at is naive UTC (files carry China local time).
-    parsed.records = con.execute(
-        """SELECT 'card', mid, strptime(settle_date, '%Y%m%d')::DATE,
-                  strptime(txn_date || txn_time, '%Y%m%d%H%M%S') - INTERVAL 8 HOUR,
+    # The rows go to the database as CSV written by DuckDB (no Python object per row); the
+    # timestamp is UTC text, with an explicit offset for PostgreSQL's timestamptz.
+    offset = "+00" if pg else ""
+    out = path.with_name(path.name + ".records.csv") if workdir is None else workdir / "rec.csv"
+    quoted = str(out).replace("'", "''")
+    con.execute(
+        f"""COPY (SELECT 'card', mid, strftime(strptime(settle_date, '%Y%m%d'), '%Y-%m-%d'),
+                  strftime(strptime(txn_date || txn_time, '%Y%m%d%H%M%S') - INTERVAL 8 HOUR,
+                           '%Y-%m-%d %H:%M:%S') || '{offset}',
                   rrn, '', CASE txn_type WHEN 'PURCHASE' THEN 'payment' ELSE 'refund' END,
                   amount_fen, fee_fen * 1000, net_fen, card_no, lower(card_type), '',
                   orig_rrn, '', auth_code, tid, batch_no, stan, line_no
-           FROM rows ORDER BY line_no"""
-    ).fetchall()
+           FROM rows ORDER BY line_no) TO '{quoted}' (FORMAT csv, HEADER false, FORCE_QUOTE *)"""  # noqa: S608
+    )
+    parsed.records_csv = out
     settlements: list[dict[str, Any]] = []
     for mid, sdate, n, gross, fee, net in con.execute(
         """SELECT mid, settle_date, count(*), sum(amount_fen), sum(fee_fen), sum(net_fen)

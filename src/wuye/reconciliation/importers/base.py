@@ -7,10 +7,12 @@ digits become integer fen (``"-1280.50"`` → ``-128050``). Every parser raises
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db import connection
@@ -112,6 +114,8 @@ class Parsed:
 
     kind: str
     records: list[tuple[Any, ...]] = field(default_factory=list)
+    # Large files: the records as a header-less CSV in RECORD_COLUMNS order instead.
+    records_csv: Path | None = None
     movements: list[tuple[Any, ...]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
     row_count: int = 0
@@ -208,5 +212,45 @@ def bulk_insert(
                     batch = []
             if batch:
                 raw.executemany(sql, batch)
+                count += len(batch)
+    return count
+
+
+def bulk_insert_csv(
+    table: str, columns: Sequence[str], path: Path, *, prefix: Sequence[Any]
+) -> int:
+    """Insert the rows of a header-less CSV (``columns`` order) into ``table``, each prefixed.
+
+    PostgreSQL: ``COPY … FROM STDIN (FORMAT csv)`` fed in 1 MiB chunks with the prefix added to
+    each line; SQLite: batched ``executemany`` (column affinity turns numeric text into
+    integers). Return the number of rows written. Raises the database's error.
+    """
+    pg = connection.vendor == "postgresql"
+    all_cols = ", ".join(f'"{c}"' for c in ("source_id", "company_id", *columns))
+    count = 0
+    with connection.cursor() as cursor, path.open(encoding="utf-8", newline="") as fh:
+        if pg:
+            head = ",".join(f'"{v}"' for v in prefix) + ","
+            sql = f'COPY "{table}" ({all_cols}) FROM STDIN (FORMAT csv)'
+            with cursor.cursor.copy(sql) as copy:
+                while True:
+                    lines = fh.readlines(1 << 20)
+                    if not lines:
+                        break
+                    copy.write("".join(head + line for line in lines))
+                    count += len(lines)
+        else:
+            marks = ", ".join("?" for _c in range(len(columns) + 2))
+            sql = f'INSERT INTO "{table}" ({all_cols}) VALUES ({marks})'  # noqa: S608
+            pre = tuple(prefix)
+            batch: list[tuple[Any, ...]] = []
+            for row in csv.reader(fh):
+                batch.append((*pre, *row))
+                if len(batch) >= 50_000:
+                    cursor.cursor.executemany(sql, batch)
+                    count += len(batch)
+                    batch = []
+            if batch:
+                cursor.cursor.executemany(sql, batch)
                 count += len(batch)
     return count
