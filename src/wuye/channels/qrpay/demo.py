@@ -44,8 +44,10 @@ def _days(today: date, n: int) -> list[date]:
     return sorted(out)
 
 
-def _owing_units(community: Community, rng: random.Random, n: int) -> list[tuple[Any, list[int]]]:
-    """Households of ``community`` with unpaid bills, with those bills (not in a pending order)."""
+def _owing_units(community: Community, rng: random.Random) -> list[tuple[Any, list[int]]]:
+    """Households of ``community`` with unpaid bills, shuffled, each with those bills."""
+    from wuye.estates.models import Unit
+
     rows = (
         Bill.objects.filter(community=community, amount_fen__gt=F("paid_fen") + F("waived_fen"))
         .exclude(kind=Bill.Kind.LATE_FEE)
@@ -57,10 +59,9 @@ def _owing_units(community: Community, rng: random.Random, n: int) -> list[tuple
         bills.setdefault(unit_id, []).append(pk)
     units = sorted(bills)
     rng.shuffle(units)
-    from wuye.estates.models import Unit
-
-    chosen = Unit.objects.in_bulk(units[:n])
-    return [(chosen[u], bills[u]) for u in units[:n] if u in chosen]
+    units = units[:200]
+    chosen = Unit.objects.in_bulk(units)
+    return [(chosen[u], bills[u]) for u in units if u in chosen]
 
 
 def _pay_wechat(
@@ -78,7 +79,10 @@ def _pay_wechat(
     except PaymentError:
         return None
     sim.clock = lambda: when + timedelta(seconds=40)
-    code = services.qr_start(order, now=when)
+    try:
+        code = services.qr_start(order, now=when)
+    except (PaymentError, services.QrError, services.ChannelUnavailable):
+        return None  # loaded before (the same key is the same, paid order)
     if lose:
         sim.faults.lose_notifications = 1
     sim.wallet_pay(code.code_url, funding)
@@ -110,9 +114,12 @@ def demo_load_qr(*, today: date, say: Callable[[str], None]) -> None:
             communities = list(Community.objects.order_by("pk"))
             lost_day = days[len(days) // 2]
             lost_pending = True
+            queues = {c.pk: _owing_units(c, rng) for c in communities}
             for day in days:
                 for community in communities:
-                    for unit, bill_ids in _owing_units(community, rng, PER_DAY):
+                    queue = queues[community.pk]
+                    today_units, queues[community.pk] = queue[:PER_DAY], queue[PER_DAY:]
+                    for unit, bill_ids in today_units:
                         when = datetime.combine(day, time(9, 0), tzinfo=TZ) + timedelta(
                             minutes=rng.randrange(0, 600)
                         )
@@ -157,10 +164,10 @@ def _huabei(*, today: date, rng: random.Random) -> int:
     community = Community.objects.order_by("pk").first()
     if community is None:
         return 0
-    owing = _owing_units(community, rng, 1)
+    owing = _owing_units(community, rng)
     if not owing:
         return 0
-    unit, bill_ids = owing[0]
+    unit, bill_ids = owing[-1]  # one the WeChat days did not take
 
     def transport(url: str, body: bytes) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
