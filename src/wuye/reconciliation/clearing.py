@@ -5,9 +5,10 @@ settles it the next day (the acquirer's ``settle_date`` is the transaction date 
 Pay and Alipay settle their daily bill on D+1), so a payment or refund line counts towards the
 settlement date ``effective_date + SETTLE_LAG``. Reconciliation's own postings (arrival, fee
 difference, refund due, a payment reversed because the channel never had it) name their
-settlement date in their idempotency key (``recon:<what>:<channel>:<YYYYMMDD>:…``) and count
-towards it; a reversing entry counts where the entry it reverses counted. A settlement date's
-balance is then zero exactly when everything the channel took that day reached the bank.
+settlement date in their idempotency key (``recon:<what>:<channel>:<YYYYMMDD>:<company>:…``)
+and count towards it; a reversing entry counts where the entry it reverses counted. A
+settlement date's balance is then zero exactly when everything the channel took that day
+reached the bank.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ RECON_KEY_PREFIX = "recon:"
 RECON_VOID_PREFIX = "recon-void:"
 
 
-def recon_key(what: str, channel: str, settle_date: date, *parts: object) -> str:
-    """Return the idempotency key of a reconciliation posting for ``settle_date``."""
+def recon_key(what: str, channel: str, settle_date: date, company_id: int, *parts: object) -> str:
+    """Return the idempotency key of a reconciliation posting for ``settle_date`` (ledger keys
+    are unique across companies, so the company is part of it)."""
     tail = ":".join(str(p) for p in parts)
-    key = f"{RECON_KEY_PREFIX}{what}:{channel}:{settle_date:%Y%m%d}"
+    key = f"{RECON_KEY_PREFIX}{what}:{channel}:{settle_date:%Y%m%d}:{company_id}"
     return f"{key}:{tail}" if tail else key
 
 

@@ -285,7 +285,9 @@ def refund_due_post(
         memo=f"对账 单边账待退款 {channel} {reference}",
         effective_date=on_date,
         lines=lines,
-        idempotency_key=_fresh_key(recon_key("refunddue", channel, settle_date, reference)),
+        idempotency_key=_fresh_key(
+            recon_key("refunddue", channel, settle_date, company_id, reference)
+        ),
         created_by_id=getattr(user, "pk", None),
     )
 
@@ -340,7 +342,7 @@ def fee_difference_post(
         memo=f"对账 手续费差额 {channel} {settle_date:%Y%m%d} {reference}",
         effective_date=on_date,
         lines=lines,
-        idempotency_key=_fresh_key(recon_key("fee", channel, settle_date, reference)),
+        idempotency_key=_fresh_key(recon_key("fee", channel, settle_date, company_id, reference)),
         created_by_id=getattr(user, "pk", None),
     )
 
@@ -378,7 +380,9 @@ def arrival_post(
         ),
         effective_date=value_date,
         lines=lines,
-        idempotency_key=_fresh_key(recon_key("arrival", channel, settle_date, bank_reference)),
+        idempotency_key=_fresh_key(
+            recon_key("arrival", channel, settle_date, company_id, bank_reference)
+        ),
         created_by_id=getattr(user, "pk", None),
     )
 

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django_tasks import task
 
@@ -138,9 +139,11 @@ def _arrivals_exact(
         if movement is None:
             continue
         prefix = recon_key(
-            "arrival", settlement.channel, settlement.settle_date, movement.serial_no
+            "arrival", settlement.channel, settlement.settle_date, company_id, movement.serial_no
         )
-        if JournalEntry.objects.filter(idempotency_key__startswith=prefix).exists():
+        if JournalEntry.objects.filter(
+            Q(idempotency_key=prefix) | Q(idempotency_key__startswith=f"{prefix}~")
+        ).exists():
             continue  # booked already, or booked and undone by finance: leave it to them
         late = ReconException.objects.filter(
             company_id=company_id,
