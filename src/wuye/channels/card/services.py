@@ -239,7 +239,7 @@ def _request_of(terminal: Terminal, report: ResultReport) -> TerminalRequest | N
     except RequestClosed:
         return None
     return (
-        TerminalRequest.objects.select_for_update()
+        TerminalRequest.objects.select_for_update(of=("self",))
         .filter(pk=pk, terminal=terminal)
         .select_related("order", "payment")
         .first()
