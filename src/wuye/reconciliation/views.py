@@ -440,7 +440,12 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     exc = _exception(request, pk, READ)
     can_act = _can_act(request.user, exc.company_id)
     actions = actions_for(exc) if can_act else []
-    action_names = dict(Action.choices)
+    action_names: dict[str, Any] = {
+        **dict(Action.choices),
+        "found": _("对账发现"),
+        "gone": _("重新对账不再出现"),
+        "reopened": _("重新对账再次发现"),
+    }
     entries = []
     entry_ids: list[int] = []
     for event in exc.events.all():
