@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import urllib.request
 from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from django.conf import settings
 
 from wuye.channels.alipay import constants as C
@@ -50,19 +53,28 @@ def setting(name: str, default: Any = None) -> Any:
     return getattr(settings, name, default)
 
 
-def alipay_config() -> AlipayConfig:
-    """Return the channel's configuration from settings (demo keys when none are set)."""
-    priv = setting("ALIPAY_APP_PRIVATE_KEY")
-    pub = setting("ALIPAY_PUBLIC_KEY")
+@lru_cache(maxsize=8)
+def _keys(priv: str, pub: str, data_dir: str) -> tuple[RSAPrivateKey, RSAPublicKey]:
+    # Parsed once per configuration (and demo keys read and decrypted once per data dir).
     if not priv or not pub:
-        demo = demo_keys(settings.DATA_DIR)
+        demo = demo_keys(Path(data_dir))
         priv = priv or demo.app_private
         pub = pub or demo.alipay_public
+    return private_key_load(priv), public_key_load(pub)
+
+
+def alipay_config() -> AlipayConfig:
+    """Return the channel's configuration from settings (demo keys when none are set)."""
+    priv, pub = _keys(
+        setting("ALIPAY_APP_PRIVATE_KEY") or "",
+        setting("ALIPAY_PUBLIC_KEY") or "",
+        str(settings.DATA_DIR),
+    )
     return AlipayConfig(
         gateway_url=setting("ALIPAY_GATEWAY_URL"),
         app_id=setting("ALIPAY_APP_ID"),
-        app_private_key=private_key_load(priv),
-        alipay_public_key=public_key_load(pub),
+        app_private_key=priv,
+        alipay_public_key=pub,
         notify_url=setting("ALIPAY_NOTIFY_URL"),
         timeout_s=float(setting("ALIPAY_TIMEOUT_S")),
     )
