@@ -34,6 +34,7 @@ urlpatterns.append(path("pay/alipay/", include("wuye.channels.alipay.urls")))
 urlpatterns.append(path("notices/", include("wuye.notices.urls")))
 # Reconciliation (issue 6).
 urlpatterns.append(path("reconciliation/", include("wuye.reconciliation.urls")))
+urlpatterns.append(path("api/payments/", include("wuye.payments.urls")))
 urlpatterns.append(path("", include("wuye.web.urls")))
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

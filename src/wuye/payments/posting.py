@@ -763,7 +763,8 @@ def cash_checkout(
     oldest due first; more: the excess into the prepaid balance) and ``services.cash_pay``
     (``tendered_fen``, None meaning exact; ``Payment.change_fen`` is the change). The same
     ``idempotency_key`` returns the same payment (an order of that key still pending is paid
-    by ``cash_pay``). Raise PaymentError on bad input, InsufficientTender, BillInPendingOrder,
+    by ``cash_pay``); only a payment made by this call has ``created_now`` set (True).
+    Raise PaymentError on bad input, InsufficientTender, BillInPendingOrder,
     IdempotencyKeyConflict, OrderNotPending (the key's order was cancelled); nothing is then
     written.
     """
@@ -857,6 +858,7 @@ def cash_checkout(
     )
     payment._state.adding = False
     payment._state.db = connection.alias
+    payment.created_now = True  # type: ignore[attr-defined]
     return payment
 
 
