@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("wuye.posterm")
+# §3: a reversal copies the request without these (and gets its own MAC)
+NOT_IN_REVERSAL = frozenset({"26", "35", "36", "37", "52", "53", "64"})
 
 
 class Terminal:
@@ -82,8 +84,12 @@ class Terminal:
 
     def _next_stan(self) -> str:
         with self.store.atomic():
-            stan = int(self.store.get("state.stan", "0") or 0) % 999_999 + 1
-            self.store.put("state.stan", f"{stan:06d}")
+            return self._bump_stan()
+
+    def _bump_stan(self) -> str:
+        """Take the next STAN inside the caller's transaction."""
+        stan = int(self.store.get("state.stan", "0") or 0) % 999_999 + 1
+        self.store.put("state.stan", f"{stan:06d}")
         return f"{stan:06d}"
 
     @property
@@ -383,14 +389,15 @@ class Terminal:
     ) -> Outcome:
         """Send a purchase/void/balance with its reversal armed first; record the outcome."""
         reversible = kind in ("purchase", "void")
-        stan = req["11"]
         reversal: dict[str, Any] = {}
-        if reversible:
-            reversal = {
-                k: v for k, v in req.items() if k not in ("26", "35", "36", "37", "52", "53", "64")
-            }
-            reversal["t"] = "0400"
+        if not reversible:
+            stan = req["11"] = self._next_stan()
+        else:
+            # The STAN, the armed reversal and the request's "started" mark: one commit.
             with self.store.atomic():
+                stan = req["11"] = self._bump_stan()
+                reversal = {k: v for k, v in req.items() if k not in NOT_IN_REVERSAL}
+                reversal["t"] = "0400"
                 self.store.db.execute(
                     "INSERT INTO reversal(batch, stan, kind, reason, state, request_enc, context,"
                     " created_at) VALUES (?, ?, ?, '98', 'armed', ?, ?, ?)",
@@ -565,13 +572,11 @@ class Terminal:
                 raise CardError("--pin: 4 to 12 digits")
             block = wire.pin_block(entered, card.pan, pik) if entered else None
             now = self.clock()
-            stan = self._next_stan()
             req = self._base("0200")
             req.update(
                 {
                     "3": "000000",
                     "4": f"{amount_fen:012d}",
-                    "11": stan,
                     "25": "00",
                     "49": "156",
                     "60": wire.field60("22", self.batch, "000", cap="6", chip="0"),
@@ -619,7 +624,6 @@ class Terminal:
         _pik, mak = self._prepare()
         secret = self.store.unseal_json(orig["pan_enc"])
         now = self.clock()
-        stan = self._next_stan()
         req = self._base("0200")
         req.update(
             {
@@ -627,7 +631,6 @@ class Terminal:
                 "14": secret["expiry"],
                 "3": "200000",
                 "4": f"{orig['amount_fen']:012d}",
-                "11": stan,
                 "22": "012",
                 "25": "00",
                 "37": orig["rrn"],
@@ -679,12 +682,10 @@ class Terminal:
             raise CardError("--pin: 4 to 12 digits (a balance inquiry needs the PIN)")
         pik, mak = self._prepare()
         now = self.clock()
-        stan = self._next_stan()
         req = self._base("0200")
         req.update(
             {
                 "3": "310000",
-                "11": stan,
                 "25": "00",
                 "49": "156",
                 "60": wire.field60("01", self.batch, "000", cap="6", chip="0"),
