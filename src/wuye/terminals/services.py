@@ -558,6 +558,36 @@ def request_push(
     )
 
 
+def settlement_request(*, terminal: Terminal, by: Any, now: datetime) -> TerminalRequest:
+    """Ask the terminal to settle its batch now (end of day); return the queued request.
+
+    One open settle request at a time (asking again returns it). Raise AccessDenied unless
+    ``by`` is finance or an administrator there, TerminalError for a disabled terminal.
+    """
+    require_role(
+        by, KEY_EXPORT_ROLES, company_id=terminal.company_id, community_id=terminal.community_id
+    )
+    open_one = TerminalRequest.objects.filter(
+        terminal=terminal,
+        kind=TerminalRequest.Kind.SETTLE,
+        state__in=[TerminalRequest.State.QUEUED, TerminalRequest.State.ACCEPTED],
+    ).first()
+    if open_one is not None:
+        return open_one
+    req = request_push(
+        terminal=terminal,
+        kind=TerminalRequest.Kind.SETTLE,
+        amount_fen=0,
+        ttl_s=3600,
+        requested_by=by,
+        now=now,
+    )
+    audit_record(
+        actor=by, action="terminal.settle_request", obj=terminal, detail={"request": req.pk}
+    )
+    return req
+
+
 def requests_expire(*, terminal_id: int | None = None, now: datetime) -> int:
     """Mark queued requests past their ``expires_at`` expired; return how many."""
     qs = TerminalRequest.objects.filter(state=TerminalRequest.State.QUEUED, expires_at__lt=now)
@@ -886,6 +916,7 @@ __all__ = [
     "request_push",
     "result_record",
     "settlement_record",
+    "settlement_request",
     "terminal_authenticate",
     "terminal_enable",
     "terminal_key_export",

@@ -15,4 +15,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/token/", views.token_reset, name="token"),
     path("<int:pk>/enable/", views.enable, name="enable"),
     path("<int:pk>/key/", views.key_export, name="key"),
+    path("<int:pk>/settle/", views.settle, name="settle"),
 ]

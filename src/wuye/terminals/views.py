@@ -205,6 +205,20 @@ def key_export(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@require_POST
+@access.role_required(KEYS)
+def settle(request: HttpRequest, pk: int) -> HttpResponse:
+    """Push an end-of-day settlement request to the terminal."""
+    terminal = get_object_or_404(selectors.terminals_for(request.user, KEYS), pk=pk)
+    try:
+        req = services.settlement_request(terminal=terminal, by=request.user, now=timezone.now())
+    except (services.TerminalError, AccessDenied) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("已推送结算请求 %(id)s") % {"id": req.public_id})
+    return redirect("terminals:detail", terminal.pk)
+
+
 def _releases(request: HttpRequest) -> QuerySet[Release]:
     ids = access.company_ids_for(request.user, READ)
     qs = Release.objects.all()

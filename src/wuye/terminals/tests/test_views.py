@@ -261,3 +261,29 @@ def test_the_pages_read_in_english(client, a):
     html = client.get(reverse("terminals:list")).content.decode()
 
     assert "Terminal management" in html
+
+
+def test_finance_pushes_a_settlement_request_once(client, a):
+    client.force_login(a.finance)
+    term = TerminalClient(client, a.terminal, a.token)
+
+    client.post(reverse("terminals:settle", args=[a.terminal.pk]))
+    client.post(reverse("terminals:settle", args=[a.terminal.pk]))
+
+    pushed = term.poll().json()["request"]
+    assert (pushed["kind"], pushed["amount_fen"]) == ("settle", 0)
+    term.settle(
+        {
+            "report_id": "10000001-000001-settle",
+            "batch": "000001",
+            "verdict": "balanced",
+            "debit_total_fen": 0,
+            "debit_count": 0,
+            "credit_total_fen": 0,
+            "credit_count": 0,
+            "settle_date": "20261122",
+        }
+    )
+    assert term.poll().json() == {"request": None}
+    client.force_login(a.cashier)
+    assert client.post(reverse("terminals:settle", args=[a.terminal.pk])).status_code == 403
