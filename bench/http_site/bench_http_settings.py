@@ -1,0 +1,5 @@
+"""Settings for bench/http.py: Wuye's own, with the benchmark's URL conf (adds a bare view)."""
+
+from wuye.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench_http_urls"
