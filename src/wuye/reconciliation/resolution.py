@@ -117,7 +117,7 @@ def household_find(
     """Return the household a channel-only payment belongs to.
 
     Tried in order: ``unit_id`` chosen by finance; our order number (the ``out_trade_no`` a QR
-    channel echoes, i.e. ``Order.idempotency_key``); an attempt we recorded with the channel's
+    channel echoes: ``Order.idempotency_key`` or a ``qrpay`` trade's number); an attempt we recorded with the channel's
     reference (a terminal that timed out after the card was charged). Raise HouseholdNotFound
     when none gives a household of ``company_id``.
     """
@@ -136,7 +136,7 @@ def household_find(
             Order.objects.filter(idempotency_key=order_no, company_id=company_id)
             .select_related("unit")
             .first()
-        )
+        ) or _qr_order(order_no, company_id)
         if order is not None:
             return Found(order.unit, order, "order_no")
     if reference:
@@ -153,6 +153,21 @@ def household_find(
         _("找不到渠道流水 %(ref)s (订单号 %(no)s) 对应的房屋, 请手工选择房屋")
         % {"ref": reference, "no": order_no or "-"}
     )
+
+
+def _qr_order(out_trade_no: str, company_id: int) -> Order | None:
+    """The order behind a QR channel's ``out_trade_no`` (``qrpay`` numbers each provider
+    order itself), or None when the QR part is not installed or knows no such number."""
+    try:
+        from wuye.channels.qrpay.models import QrTrade
+    except ImportError:  # pragma: no cover - qrpay is part of the standard install
+        return None
+    trade = (
+        QrTrade.objects.filter(out_trade_no=out_trade_no, order__company_id=company_id)
+        .select_related("order__unit")
+        .first()
+    )
+    return trade.order if trade is not None else None
 
 
 # --- postings ---------------------------------------------------------------------------------
