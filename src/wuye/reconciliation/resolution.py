@@ -117,8 +117,9 @@ def household_find(
     """Return the household a channel-only payment belongs to.
 
     Tried in order: ``unit_id`` chosen by finance; our order number (the ``out_trade_no`` a QR
-    channel echoes: ``Order.idempotency_key`` or a ``qrpay`` trade's number); an attempt we recorded with the channel's
-    reference (a terminal that timed out after the card was charged). Raise HouseholdNotFound
+    channel echoes: ``Order.idempotency_key`` or a ``qrpay`` trade's number); an attempt we
+    recorded with the channel's reference (a terminal that timed out after the card was
+    charged). Raise HouseholdNotFound
     when none gives a household of ``company_id``.
     """
     if unit_id is not None:
