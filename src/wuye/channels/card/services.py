@@ -71,6 +71,7 @@ def card_order_push(*, order: Order, now: datetime) -> TerminalRequest:
     existing = _open_request(order=order)
     if existing is not None:
         return existing
+    _attempts_settle(order, now)
     response = CardChannel().pay(
         PaymentRequest(
             order_id=order.pk,
@@ -103,11 +104,17 @@ def card_order_cancel(*, order: Order, now: datetime) -> Order:
         req = _open_request(order=order)
         if req is not None:
             request_cancel(request=req, now=now)
-        # The attempt of the cancelled push is settled: no money moved.
-        PaymentAttempt.objects.filter(
-            order=order, channel=CODE, result=str(ChannelResult.PENDING)
-        ).update(result=str(ChannelResult.DECLINED), message="cancelled")
+        _attempts_settle(order, now)
         return order_cancel(order=order, now=now)
+
+
+def _attempts_settle(order: Order, now: datetime) -> None:
+    """Ask the channel again about the order's unanswered pushes: a cancelled or expired
+    request without a report is DECLINED (no money moved), so nothing stays unresolved."""
+    for attempt in PaymentAttempt.objects.filter(
+        order=order, channel=CODE, result=str(ChannelResult.PENDING), payment__isnull=True
+    ):
+        payment_inquire(attempt=attempt, now=now)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ def test_the_cashier_cancels_before_the_terminal_accepts_and_the_bills_are_free(
     assert TerminalRequest.objects.get().state == TerminalRequest.State.CANCELLED
     assert term.poll().json() == {"request": None}
     assert term.accept(TerminalRequest.objects.get().public_id).status_code == 409
+    assert PaymentAttempt.objects.get(order=order).result == ChannelResult.DECLINED
     _start(client, c, key="key-2")  # the same bills can be paid again
 
 
