@@ -97,7 +97,9 @@ def _line(row: sqlite3.Row, fee: FeeFn) -> Line:
     fee_fen = fee(row["mid"], row["card_type"].lower(), amount, at.date())
     cols = [
         row["settle_date"], at.strftime("%Y%m%d"), at.strftime("%H%M%S"), row["mid"], row["tid"],
-        row["batch"], row["stan"], row["rrn"], row["auth_code"], row["kind"],
+        # refunds carry no authorization in the file (the contract's example), though the
+        # host gives them an auth id on the wire so a 94 can show they were approved
+        row["batch"], row["stan"], row["rrn"], "" if refund else row["auth_code"], row["kind"],
         row["masked_pan"], row["card_type"], format_yuan(sign * amount),
         format_yuan(sign * fee_fen), format_yuan(sign * (amount - fee_fen)),
         (row["orig_rrn"] or "") if refund else "",
