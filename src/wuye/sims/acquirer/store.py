@@ -7,6 +7,7 @@ lookups) and masked (first 6, last 4). PIN blocks and track data are never store
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,6 +117,7 @@ class Store:
             raise ValueError("synchronous must be OFF, NORMAL or FULL")
         self.db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self.db.executescript(SCHEMA)
+        self._lock = threading.RLock()
         # Caches of what only this store writes: dropped whenever a transaction rolls back.
         self._batch_state: dict[tuple[str, str], str] = {}
         self._pin_wrong: dict[tuple[str, str], int] = {}
@@ -136,18 +138,19 @@ class Store:
 
         Inside a transaction already, run the block as part of it.
         """
-        if self.db.in_transaction:
-            yield self.db
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self._drop_caches()
+        with self._lock:  # a test thread may write (add_terminal) while the host serves
             if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+                yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self._drop_caches()
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # ---- terminals ----------------------------------------------------------------------
 
