@@ -106,11 +106,6 @@ def test_processing_requirement_3_makes_the_terminal_sign_on_again(term, sim):
     assert term.signed_on
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulator gives approved refunds no authorization id (38), so its 94 to the "
-    "resent refund cannot say the first one was approved (docs/terminal.md, known issues)",
-)
 def test_a_refund_whose_answer_was_lost_is_sent_again_and_the_duplicate_counts_once(term, sim):
     p = term.purchase(amount_fen=9000, card=Card(GOOD), pin="123456")
     sim.host.faults.add("drop_response", mti="0220", times=1)
