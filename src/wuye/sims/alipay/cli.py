@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from wuye.sims.alipay.state import FUNDINGS, AlipaySim
 
@@ -66,17 +67,20 @@ def _post(url: str, data: dict[str, str] | bytes, ctype: str = "") -> tuple[int,
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from wuye.sims.alipay.bills import NoMerchant, merchant_fee
+    from wuye.sims.alipay.bills import FeeFn, merchant_fee
     from wuye.sims.alipay.notifier import Notifier
     from wuye.sims.alipay.server import SimServer
 
     base = args.base_url or f"http://{args.host}:{args.port}"
     sim = sim_from_settings(base_url=base)
-    try:
-        fee = merchant_fee(sim)
-    except NoMerchant as exc:
-        print(f"warning: {exc}; bills unavailable until it exists", file=sys.stderr)
-        fee = None
+    found: list[FeeFn] = []
+
+    def fee(trade: Any, amount_fen: int, on: Any) -> int:
+        # Looked up when a bill is asked for: the demo makes the merchant after we start.
+        if not found:
+            found.append(merchant_fee(sim))  # NoMerchant: the bill answers 503, saying why
+        return found[0](trade, amount_fen, on)
+
     server = SimServer(
         sim, host=args.host, port=args.port, notifier=Notifier(scale=args.retry_scale), fee=fee
     )

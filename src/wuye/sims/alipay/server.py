@@ -211,7 +211,10 @@ def _handler(server: SimServer) -> type[BaseHTTPRequestHandler]:
                 return self._send(400, b"bad date", "text/plain")
             if server.fee is None:
                 return self._send(503, "未配置费率".encode(), "text/plain; charset=utf-8")
-            data = bill_zip(sim, day, server.fee, exported_at=sim.now())
+            try:
+                data = bill_zip(sim, day, server.fee, exported_at=sim.now())
+            except LookupError as exc:  # no merchant or no contracted rate in Wuye
+                return self._send(503, str(exc).encode(), "text/plain; charset=utf-8")
             self._send(200, data, "application/zip")
 
     return Handler
