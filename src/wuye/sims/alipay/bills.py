@@ -87,6 +87,20 @@ def merchant_fee(sim: AlipaySim) -> FeeFn:
     return fee
 
 
+def refund_fee_backs(fee_fen: int, amount_fen: int, refunds_fen: list[int]) -> list[int]:
+    """Return the fee given back with each refund, in order: in proportion to the amount
+    refunded so far (half-up to the fen), so the parts add up to at most the fee and to all of
+    it once the payment is refunded in full."""
+    out: list[int] = []
+    given = done = 0
+    for part in refunds_fen:
+        done += part
+        due = (fee_fen * done * 2 + amount_fen) // (2 * amount_fen) if amount_fen else 0
+        out.append(due - given)
+        given = due
+    return out
+
+
 def bill_rows(sim: AlipaySim, day: date, fee: FeeFn) -> list[BillRow]:
     """Return the day's payment and refund rows, in time order."""
     start, end = day_bounds(day)
@@ -96,10 +110,9 @@ def bill_rows(sim: AlipaySim, day: date, fee: FeeFn) -> list[BillRow]:
         paid_fee = fee(t, t.amount_fen, day) if t.paid_at else 0
         if t.paid_at and lo <= t.paid_at < hi:
             rows.append(BillRow(t, "交易", t.amount_fen, -paid_fee, t.paid_at))
-        for r in t.refunds:
+        backs = refund_fee_backs(paid_fee, t.amount_fen, [r.amount_fen for r in t.refunds])
+        for r, back in zip(t.refunds, backs, strict=True):
             if lo <= r.at < hi:
-                # The fee goes back in proportion to the part refunded (half-up to the fen).
-                back = (paid_fee * r.amount_fen * 2 + t.amount_fen) // (2 * t.amount_fen)
                 rows.append(BillRow(t, "退款", -r.amount_fen, back, r.at, r.out_request_no))
     rows.sort(key=lambda r: (r.at, r.trade.trade_no))
     return rows

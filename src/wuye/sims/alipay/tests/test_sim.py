@@ -12,10 +12,17 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wuye.channels.alipay.client import CHINA
 from wuye.sims.alipay import cli
-from wuye.sims.alipay.bills import bank_credit_csv, bill_csv, next_working_day
+from wuye.sims.alipay.bills import (
+    bank_credit_csv,
+    bill_csv,
+    next_working_day,
+    refund_fee_backs,
+)
 from wuye.sims.alipay.notifier import RETRY_AFTER_S, Notifier
 from wuye.sims.alipay.testing import RunningSim, running_sim
 
@@ -131,3 +138,26 @@ def test_the_bill_and_the_bank_credit_agree_on_the_net(alipay: RunningSim) -> No
 def test_the_command_line_refuses_a_bad_date_clearly(capsys: Any) -> None:
     assert cli.main(["export", "--date", "2026-11-20", "--out", "/tmp/x"]) == 2
     assert "YYYYMMDD" in capsys.readouterr().err
+
+
+@given(
+    amount=st.integers(min_value=1, max_value=10_000_000),
+    rate_ppm=st.integers(min_value=0, max_value=10_000),
+    cuts=st.lists(st.integers(min_value=1, max_value=1_000), min_size=1, max_size=8),
+)
+def test_fees_given_back_never_exceed_the_fee_and_a_full_refund_returns_it_all(
+    amount: int, rate_ppm: int, cuts: list[int]
+) -> None:
+    fee = amount * rate_ppm // 1_000_000
+    # Split the amount into refunds in the proportions of ``cuts`` (the last takes the rest).
+    total_cut = sum(cuts)
+    parts = [amount * c // total_cut for c in cuts[:-1]]
+    parts.append(amount - sum(parts))
+    parts = [p for p in parts if p > 0]
+
+    backs = refund_fee_backs(fee, amount, parts)
+
+    assert all(b >= 0 for b in backs)
+    for k in range(1, len(backs) + 1):
+        assert sum(backs[:k]) <= fee
+    assert sum(backs) == fee
