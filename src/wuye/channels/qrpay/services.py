@@ -527,20 +527,39 @@ def _refund_finish(
         locked = QrRefund.objects.select_for_update().get(pk=row.pk)
         if locked.state != QrRefund.State.PENDING:
             return
-        refund = refund_create(
-            payment=locked.payment,
-            amount_fen=locked.amount_fen,
-            reason=locked.reason,
-            requested_by=locked.requested_by,
-            approved_by=locked.approved_by,
-            now=now,
-            channel_response=RefundResponse(
-                ChannelResult.PROCESSED,
-                locked.amount_fen,
-                reference or locked.out_refund_no,
-                message,
-            ),
-        )
+        try:
+            refund = refund_create(
+                payment=locked.payment,
+                amount_fen=locked.amount_fen,
+                reason=locked.reason,
+                requested_by=locked.requested_by,
+                approved_by=locked.approved_by,
+                now=now,
+                channel_response=RefundResponse(
+                    ChannelResult.PROCESSED,
+                    locked.amount_fen,
+                    reference or locked.out_refund_no,
+                    message,
+                ),
+            )
+        except PaymentError as exc:
+            # The money went back, but Wuye cannot post it (say the surplus it undoes was
+            # spent meanwhile): stop retrying and put it in front of finance.
+            QrRefund.objects.filter(pk=locked.pk).update(
+                state=QrRefund.State.FAILED, message=str(exc)[:200], completed_at=now
+            )
+            QrException.objects.get_or_create(
+                channel=locked.channel,
+                kind=QrException.Kind.UNRECORDED_REFUND,
+                out_trade_no="",
+                reference=(reference or locked.out_refund_no)[:120],
+                defaults={
+                    "reported_fen": locked.amount_fen,
+                    "created_at": now,
+                    "message": str(exc)[:200],
+                },
+            )
+            return
         QrRefund.objects.filter(pk=locked.pk).update(
             state=QrRefund.State.SUCCEEDED,
             refund=refund,

@@ -391,3 +391,30 @@ def test_the_client_certificate_is_used_only_for_secapi_calls(
     assert client._tls("/secapi/pay/reverse") is not None
     assert client._tls("/v3/pay/transactions/native") is None
     assert list(tmp_path.iterdir()) == [path]  # the key's temporary file is gone
+
+
+def test_a_refund_wechat_made_but_wuye_cannot_post_is_put_before_finance(
+    wechat_sim: WechatSim, monkeypatch: Any
+) -> None:
+    from wuye.payments.services import RefundError
+
+    h, order, _bill = _paid_qr(wechat_sim)
+    deliver(wechat_sim)
+    payment = Payment.objects.get(order=order)
+
+    def refuse(**kw: Any) -> None:
+        raise RefundError("最多可退 0.00 元 (预存余额已被使用的部分不能退)")
+
+    monkeypatch.setattr(services, "refund_create", refuse)
+    row = services.qr_refund(
+        payment=payment,
+        amount_fen=1000,
+        reason="多收",
+        requested_by=h.finance,
+        approved_by=h.finance,
+        now=timezone.now(),
+    )
+
+    assert row.state == QrRefund.State.FAILED and "预存余额" in row.message
+    assert QrException.objects.get(kind=QrException.Kind.UNRECORDED_REFUND).reported_fen == 1000
+    assert not Refund.objects.exists()
