@@ -219,3 +219,36 @@ def test_the_pages_speak_english(client, hh):
     client.cookies["django_language"] = "en"
     page = client.get(reverse("reconciliation:day"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Reconciliation" in page and "Money in transit" in page
+
+
+def test_another_companys_day_report_and_arrivals_are_404(client, hh):
+    from wuye.reconciliation.resolution import arrival_post
+
+    other = household()
+    entry = arrival_post(
+        company_id=other.community.company_id,
+        channel="card",
+        settle_date=SETTLE,
+        bank_fen=100,
+        fee_fen=0,
+        value_date=SETTLE,
+        bank_reference="B-other",
+    )
+    _login(client, hh, Role.FINANCE)
+    theirs = {"company": other.community.company_id}
+    assert client.get(reverse("reconciliation:day"), theirs).status_code == 404
+    assert (
+        client.get(reverse("reconciliation:report", args=["20261121", "json"]), theirs).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            reverse("reconciliation:arrival_undo", args=[entry.pk]), {"reason": "x"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(reverse("reconciliation:run"), {**theirs, "date": "2026-11-21"}).status_code
+        == 404
+    )
+    assert not Job.objects.exists()
