@@ -125,6 +125,9 @@ class Terminal:
             ).fetchone()[0],
             "pending_reversals": db.execute("SELECT COUNT(*) FROM reversal").fetchone()[0],
             "pending_refunds": db.execute("SELECT COUNT(*) FROM refund_out").fetchone()[0],
+            "refused_reports": db.execute(
+                "SELECT COUNT(*) FROM report WHERE state='refused'"
+            ).fetchone()[0],
         }
 
     # wire -----------------------------------------------------------------------------
@@ -141,7 +144,9 @@ class Terminal:
             reply = wire.parse_frame(data, mak=mak)
         except ValueError as exc:  # codec.FormatError: not an answer of this contract
             self.link.close()
-            raise NoResponse(f"unreadable answer: {exc}") from exc
+            # Name the field only: the reason may quote the field's digits (a PAN in field 2).
+            where = getattr(exc, "field", "?")
+            raise NoResponse(f"unreadable answer (field {where})") from None
         if reply.processing == 3:
             log.info("host asks for a new sign-on (processing requirement 3)")
             self._sign_off_locally()

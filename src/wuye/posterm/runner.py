@@ -61,6 +61,8 @@ class Runner:
         self._last_beat = 0.0
         self._backoff = 1.0
         self.app_update: dict[str, Any] | None = None
+        self._fail_backoff = 1.0
+        self.training_asked = term.training  # --training; the server's params may add it
 
     # housekeeping ---------------------------------------------------------------------
     def start(self) -> None:
@@ -114,7 +116,7 @@ class Runner:
         if isinstance(ops, list) and ops:
             cfg.operator = str(ops[0])
         if isinstance(params.get("training"), bool):
-            self.term.training = params["training"] or self.term.training
+            self.term.training = params["training"] or self.training_asked
         if isinstance(version, int):
             cfg.params_version = version
         save(self.term.store, cfg)
@@ -192,10 +194,14 @@ class Runner:
         except (TerminalError, CardError, NoResponse, ValueError) as exc:
             log.warning("request %s (%s) failed: %s", rid, kind, exc)
             self.screen.show(_("交易失败"), [str(exc)])
+            # The server hands the request out again until it expires: don't spin on it.
+            self.stop.wait(self._fail_backoff)
+            self._fail_backoff = min(self._fail_backoff * 2, MAX_BACKOFF_S)
             out = (
                 self._report_failure(rid, kind, amount, req) if kind in ("void", "refund") else None
             )
         if out is not None:
+            self._fail_backoff = 1.0
             self._finish(out)
         deliver(self.term.store, self.client)
         try:
