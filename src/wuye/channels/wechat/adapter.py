@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -328,6 +328,28 @@ class WechatPayChannel(QrChannel):
                 {"out_refund_no": number},
             )
         return refund_response(reply.body)
+
+    # --- daily bill ------------------------------------------------------------------------
+
+    def trade_bill(self, day: date) -> bytes:
+        """Download the trade bill (交易账单, all trades) of ``day``; return the CSV bytes.
+
+        The file's SHA1 is checked against the signed answer that handed out its URL. Raise
+        ChannelUnavailable when WeChat cannot be reached, has no bill, or the hash differs.
+        """
+        cl = self.client()
+        try:
+            reply = cl.v3("GET", f"{C.TRADEBILL}?bill_date={day:%Y-%m-%d}&bill_type=ALL")
+            if reply.status != 200 or not reply.body.get("download_url"):
+                raise ChannelUnavailable(
+                    f"WeChat Pay tradebill {day}: HTTP {reply.status} {reply.body.get('code', '')}"
+                )
+            data = cl.download(str(reply.body["download_url"]))
+        except (Timeout, Unreachable, BadSignature) as exc:
+            raise ChannelUnavailable(f"WeChat Pay tradebill {day}: {exc}") from None
+        if hashlib.sha1(data).hexdigest() != str(reply.body.get("hash_value", "")).lower():  # noqa: S324
+            raise ChannelUnavailable(f"WeChat Pay tradebill {day}: SHA1 does not match")
+        return data
 
     # --- notifications -----------------------------------------------------------------------
 

@@ -141,6 +141,32 @@ class WechatClient:
             data = {"code": "BAD_RESPONSE", "message": text[:200]}
         return Reply(status, data if isinstance(data, dict) else {})
 
+    def download(self, url: str) -> bytes:
+        """GET a file at a ``download_url`` WeChat handed out, signed; return its bytes.
+
+        The file carries no platform signature (the caller checks its hash). Raise Timeout
+        (also for an HTTP error status) or Unreachable.
+        """
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        auth = wire.authorization(
+            private_key=self.keys.merchant_key,
+            mchid=self.mchid,
+            serial_no=self.merchant_serial,
+            method="GET",
+            url_path=target,
+            body="",
+        )
+        base = f"{parts.scheme}://{parts.netloc}"
+        saved, self.base_url = self.base_url, base
+        try:
+            status, _h, raw = self._send("GET", target, None, {"Authorization": auth})
+        finally:
+            self.base_url = saved
+        if status != 200:
+            raise Timeout(f"download {target}: HTTP {status}")
+        return raw
+
     def v2(self, path: str, params: dict[str, str]) -> dict[str, str]:
         """Make a signed v2 XML call (付款码); return the answer's fields, sign checked.
 

@@ -63,6 +63,8 @@ class Faults:
     timeout_s: float = 15.0
     userpaying_queries: int = -1
     """A payment code of mode ``password`` turns SUCCESS after this many queries (-1: never)."""
+    processing_refunds: int = 0
+    """Leave the next N refunds PROCESSING until ``refund_complete`` (the bank is slow)."""
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Outgoing:
     body: bytes
     attempt: int = 0
     retry_delays_s: list[float] = field(default_factory=list)
+    first_delay_s: float = 0.0
     """The waits before each retry, as scheduled (WeChat's back-off × the scale)."""
 
 
@@ -486,16 +489,32 @@ class WechatSim:
                 "notify_url": body.get("notify_url", ""),
             }
             self.state.refunds[number] = row
-            self._save()
-            if row["notify_url"]:
-                self._notify(
-                    row["notify_url"],
-                    "REFUND.SUCCESS",
-                    "refund",
-                    self._refund_resource(row),
-                    "退款成功",
-                )
+            if self.faults.processing_refunds > 0:
+                self.faults.processing_refunds -= 1
+                row.update(status="PROCESSING", success_time="")
+                self._save()
+                return 200, self._refund_view(row)
+            self._refund_done(row)
         return 200, self._refund_view(row)
+
+    def _refund_done(self, row: dict[str, Any]) -> None:
+        row.update(status="SUCCESS", success_time=self._now_text())
+        self._save()
+        if row["notify_url"]:
+            self._notify(
+                row["notify_url"],
+                "REFUND.SUCCESS",
+                "refund",
+                self._refund_resource(row),
+                "退款成功",
+            )
+
+    def refund_complete(self, number: str) -> None:
+        """The bank finished a PROCESSING refund: mark it SUCCESS and notify."""
+        with self.lock:
+            row = self.state.refunds[number]
+            if row["status"] == "PROCESSING":
+                self._refund_done(row)
 
     def _refund_view(self, r: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -607,6 +626,8 @@ class WechatSim:
             self._enqueue(item, f.delay_notifications_s)
 
     def _enqueue(self, item: Outgoing, delay_s: float) -> None:
+        if not item.retry_delays_s:
+            item.first_delay_s = delay_s
         if self.deliver == "manual":
             self.outbox.append(item)
             return
@@ -781,15 +802,15 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send(200, page.encode(), "text/html; charset=utf-8")
             return
-        if path == "/v3/billdownload/file":
-            day = query.get("bill_date", [""])[0]
-            self._send(200, self._bill(day).encode(), "text/csv; charset=utf-8")
-            return
         if path.startswith("/v3/"):
             why = sim.check_auth("GET", self.path, "", self.headers.get("Authorization", ""))
             if why:
                 self._v3(401, {"code": "SIGN_ERROR", "message": why})
                 return
+        if path == "/v3/billdownload/file":  # the file itself is not signed: its hash is
+            day = query.get("bill_date", [""])[0]
+            self._send(200, self._bill(day).encode(), "text/csv; charset=utf-8")
+            return
         if path.startswith("/v3/pay/transactions/out-trade-no/"):
             self._v3(*sim.query(out_trade_no=path.rsplit("/", 1)[1]))
         elif path.startswith("/v3/pay/transactions/id/"):

@@ -418,3 +418,58 @@ def test_a_refund_wechat_made_but_wuye_cannot_post_is_put_before_finance(
     assert row.state == QrRefund.State.FAILED and "预存余额" in row.message
     assert QrException.objects.get(kind=QrException.Kind.UNRECORDED_REFUND).reported_fen == 1000
     assert not Refund.objects.exists()
+
+
+def _processing_refund(sim: WechatSim) -> tuple[Any, Payment, QrRefund]:
+    h, order, _bill = _paid_qr(sim)
+    deliver(sim)
+    payment = Payment.objects.get(order=order)
+    sim.faults.processing_refunds = 1
+    row = services.qr_refund(
+        payment=payment,
+        amount_fen=12800,
+        reason="重复缴费",
+        requested_by=h.finance,
+        approved_by=h.finance,
+        now=timezone.now(),
+    )
+    return h, payment, row
+
+
+def test_a_refund_left_processing_is_finished_by_its_notification(wechat_sim: WechatSim) -> None:
+    _h, payment, row = _processing_refund(wechat_sim)
+    assert row.state == QrRefund.State.PENDING and not Refund.objects.exists()
+    assert services.qr_poll_due(now=timezone.now())["refunds"] == 0  # still processing
+
+    wechat_sim.refund_complete(row.out_refund_no)
+    assert [r.status_code for r in deliver(wechat_sim)] == [200]
+
+    row.refresh_from_db()
+    payment.refresh_from_db()
+    assert row.state == QrRefund.State.SUCCEEDED and row.refund is not None
+    assert payment.state == Payment.State.REFUNDED
+
+
+def test_a_refund_left_processing_is_finished_by_the_poll_job_when_its_notification_is_lost(
+    wechat_sim: WechatSim,
+) -> None:
+    _h, payment, row = _processing_refund(wechat_sim)
+    wechat_sim.faults.lose_notifications = 1
+    wechat_sim.refund_complete(row.out_refund_no)
+
+    assert services.qr_poll_due(now=timezone.now())["refunds"] == 1
+
+    row.refresh_from_db()
+    assert row.state == QrRefund.State.SUCCEEDED
+    assert Refund.objects.get(payment=payment).amount_fen == 12800
+
+
+def test_the_days_trade_bill_downloads_with_its_hash_checked(wechat_sim: WechatSim) -> None:
+    _h, order, _bill = _paid_qr(wechat_sim)
+    day = timezone.localdate()
+
+    data = WechatPayChannel().trade_bill(day)
+
+    text = data.decode()
+    assert text.startswith("交易时间,公众账号ID,商户号")
+    assert QrTrade.objects.get(order=order).out_trade_no in text

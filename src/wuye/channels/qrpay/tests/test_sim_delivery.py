@@ -143,3 +143,14 @@ def test_wuye_qr_poll_runs_once(capsys: Any) -> None:
     call_command("qr", "poll", verbosity=2)
 
     assert "queried=0" in capsys.readouterr().out
+
+
+def test_a_delayed_notification_is_scheduled_later(http_sim: WechatSim) -> None:
+    receiver = _Receiver(fail=0)
+    http_sim.faults.delay_notifications_s = 0.2
+    http_sim.wallet_pay(_order(http_sim, receiver.url, "WY-LATE"))
+
+    receiver.wait(1)
+
+    assert len(receiver.bodies) == 1
+    assert http_sim.delivered[-1].first_delay_s == 0.2
