@@ -25,7 +25,7 @@ class Answers:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         Answers.seen.append(
             (self.path, json.loads(self.rfile.read(length)), self.headers.get("Authorization", ""))
