@@ -124,7 +124,7 @@ def bill_csv(sim: AlipaySim, day: date, fee: FeeFn, *, exported_at: datetime) ->
     start, end = day_bounds(day)
     out = io.StringIO()
     out.write("#支付宝业务明细查询\n")
-    out.write(f"#账号：[{sim.pid}0156]\n")
+    out.write(f"#账号：[{sim.pid}]\n")
     out.write(
         f"#起始日期：[{start:%Y年%m月%d日 %H:%M:%S}]   终止日期：[{end:%Y年%m月%d日 %H:%M:%S}]\n"
     )
@@ -163,8 +163,10 @@ def bill_csv(sim: AlipaySim, day: date, fee: FeeFn, *, exported_at: datetime) ->
             ]
         )
     out.write(RULE + "业务明细列表结束------------------------------------\n")
-    trades = sum(1 for r in rows if r.kind == "交易")
-    out.write(f"#交易合计：{trades}笔，退款合计：{len(rows) - trades}笔\n")
+    for kind in ("交易", "退款"):
+        mine = [r for r in rows if r.kind == kind]
+        received = format_yuan(sum(r.amount_fen for r in mine))
+        out.write(f"#{kind}合计：{len(mine)}笔，商家实收共{received}元，商家优惠共0.00元\n")
     out.write(f"#导出时间：[{exported_at.astimezone(CHINA):%Y年%m月%d日 %H:%M:%S}]\n")
     return out.getvalue()
 
@@ -198,7 +200,7 @@ def bank_credit_csv(
     """Return the §4 bank statement CSV with the T+1 credit of ``day``'s net settlement."""
     rows = bill_rows(sim, day, fee)
     net = sum(r.amount_fen + r.fee_fen for r in rows)
-    credit_on = next_working_day(day)
+    credit_on = next_working_day(day)  # the memo names the bill's settlement date, D+1
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
@@ -225,7 +227,7 @@ def bank_credit_csv(
                 format_yuan(opening_fen + net),
                 "支付宝（中国）网络技术有限公司",
                 account_no,
-                f"支付宝结算 {day:%Y%m%d} {sim.pid}",
+                f"支付宝结算 {day + timedelta(days=1):%Y%m%d} {sim.pid}",
             ]
         )
     return out.getvalue()

@@ -275,4 +275,5 @@ def test_the_daily_bill_reads_back_through_a_gbk_reader(alipay: RunningSim) -> N
     row = table[1].split(",")
     assert row[0] == trade.trade_no and row[1] == code.out_trade_no and row[2] == "交易"
     assert row[11] == "100.00" and row[12] == "100.00" and row[22] == "-0.60"
-    assert lines[-2] == "#交易合计：1笔，退款合计：0笔"
+    assert lines[-3] == "#交易合计：1笔，商家实收共100.00元，商家优惠共0.00元"
+    assert lines[-2] == "#退款合计：0笔，商家实收共0.00元，商家优惠共0.00元"

@@ -161,3 +161,84 @@ def test_fees_given_back_never_exceed_the_fee_and_a_full_refund_returns_it_all(
     for k in range(1, len(backs) + 1):
         assert sum(backs[:k]) <= fee
     assert sum(backs) == fee
+
+
+def test_the_bill_imports_through_wuyes_reconciliation_reader(alipay: RunningSim) -> None:
+    from wuye.channels.alipay.adapter import AlipayChannel
+    from wuye.channels.base import PaymentRequest, RefundRequest
+    from wuye.reconciliation.importers import alipay as reader
+    from wuye.sims.alipay.bills import bill_zip
+
+    sim = alipay.sim
+    sim.clock = lambda: datetime(2026, 11, 20, 10, 0, tzinfo=CHINA)
+    chan = AlipayChannel()
+    paid = chan.pay(
+        PaymentRequest(
+            order_id=1,
+            amount_fen=100_000,
+            idempotency_key="WYR1",
+            community_id=1,
+            unit_id=1,
+            cashier_id=None,
+            extra={"auth_code": sim.payment_code(funding="huabei")},
+        )
+    )
+    chan.refund(
+        RefundRequest(
+            payment_id=1,
+            payment_reference=paid.reference,
+            amount_fen=30_000,
+            idempotency_key="RR1",
+            community_id=1,
+            unit_id=1,
+            cashier_id=None,
+        )
+    )
+
+    def fee(t: Any, amount_fen: int, on: date) -> int:
+        return amount_fen * 6 // 1000  # 0.6 % (花呗: the credit rate)
+
+    data = bill_zip(sim, date(2026, 11, 20), fee, exported_at=sim.now())
+    parsed = reader.parse(data, "bill.zip")
+
+    assert [(r[1], r[4], r[6], r[7], r[8] // 1000) for r in parsed.records] == [
+        ("2088000012345678", paid.reference, "payment", 100_000, 600),
+        ("2088000012345678", "RR1", "refund", -30_000, -180),
+    ]
+    assert parsed.total_fen == 70_000
+
+
+def test_the_bank_credit_imports_and_names_the_merchant_and_settlement_date(
+    alipay: RunningSim,
+) -> None:
+    from wuye.reconciliation.importers import bank
+
+    sim = alipay.sim
+    sim.clock = lambda: datetime(2026, 11, 20, 10, 0, tzinfo=CHINA)
+    from wuye.channels.alipay.adapter import AlipayChannel
+    from wuye.channels.base import PaymentRequest
+
+    AlipayChannel().pay(
+        PaymentRequest(
+            order_id=1,
+            amount_fen=50_000,
+            idempotency_key="WYK1",
+            community_id=1,
+            unit_id=1,
+            cashier_id=None,
+            extra={"auth_code": sim.payment_code(funding="balance")},
+        )
+    )
+
+    text = bank_credit_csv(
+        sim, date(2026, 11, 20), lambda t, a, on: a * 38 // 10_000, account_no="1001"
+    )
+    parsed = bank.parse_csv(text.encode(), "bank.csv", account_no="31000000000000001")
+
+    (row,) = parsed.movements
+    assert row[4] == "C" and row[5] == 50_000 - 190
+    assert bank.recognise(row[9], {"2088000012345678": "alipay"}) == (
+        "alipay",
+        "2088000012345678",
+        date(2026, 11, 21),
+    )
