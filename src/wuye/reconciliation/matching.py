@@ -238,8 +238,10 @@ SELECT c.cid, i.uid, c.amount_fen AS c_amount, coalesce(c.in_day, i.in_day) AS i
   CASE WHEN t.rate_ppm IS NOT NULL AND c.kind = 'payment' AND c.amount_fen = i.amount_fen
        THEN greatest(0, least(c.amount_fen, coalesce(t.cap_fen, c.amount_fen),
               CASE WHEN t.min_fen IS NULL
-                   THEN (c.amount_fen * t.rate_ppm + 500000) // 1000000
-                   ELSE greatest((c.amount_fen * t.rate_ppm + 500000) // 1000000, t.min_fen)
+                   THEN CAST((c.amount_fen::HUGEINT * t.rate_ppm + 500000) // 1000000 AS BIGINT)
+                   ELSE greatest(
+                     CAST((c.amount_fen::HUGEINT * t.rate_ppm + 500000) // 1000000 AS BIGINT),
+                     t.min_fen)
               END))
   END AS fee_expected,
   CASE WHEN c.fee_milli_fen >= 0 THEN (c.fee_milli_fen + 500) // 1000

@@ -63,7 +63,7 @@ _CHECKS: list[tuple[str, str, str]] = [
         "(txn_type = 'PURCHASE') <> (amount_fen > 0) OR amount_fen = 0",
         "消费金额应为正、退货金额应为负",
     ),
-    ("fee", "fee_fen * amount_fen < 0", "手续费的符号应与金额一致"),
+    ("fee", "sign(fee_fen) * sign(amount_fen) < 0", "手续费的符号应与金额一致"),
     ("net_amount", "net_fen <> amount_fen - fee_fen", "净额不等于金额减手续费"),
     ("orig_rrn", "(txn_type = 'REFUND') <> (orig_rrn <> '')", "退货须带原参考号，消费不得带"),
 ]
