@@ -55,6 +55,8 @@ def setup_logging(data_dir: Path, *, verbose: bool = False) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # The file is the terminal's log; stdout carries the JSON answer (or the screen).
+    logger.propagate = False
 
 
 def open_terminal(opts: dict[str, Any], *, create: bool = False) -> Terminal:

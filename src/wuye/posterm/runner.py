@@ -139,6 +139,9 @@ class Runner:
                 self._backoff = 1.0
             except ServerUnreachable as exc:
                 log.warning("server unreachable (%s); again in %.0f s", exc, self._backoff)
+                self.screen.show(
+                    _("待机"), [_("终端号 ") + self.term.cfg.tid, _("无法连接收费系统, 稍后重试")]
+                )
                 self.stop.wait(self._backoff)
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF_S)
                 continue

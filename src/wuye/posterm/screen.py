@@ -93,13 +93,28 @@ class CursesScreen:
         self.scr = stdscr
         self.header = header
 
+    def _put(self, y: int, text: str) -> None:
+        height, width = self.scr.getmaxyx() if hasattr(self.scr, "getmaxyx") else (24, 80)
+        if y >= height - 1:
+            return
+        cut, used = "", 0
+        for ch in text:  # CJK characters take two columns
+            used += 2 if ord(ch) > 0x2E7F else 1
+            if used >= width:
+                break
+            cut += ch
+        try:
+            self.scr.addstr(y, 0, cut)
+        except Exception as exc:  # curses.error at the window's edge: show less
+            log.debug("screen line %s not drawn: %s", y, exc)
+
     def show(self, title: str, lines: list[str]) -> None:
-        """Draw a screen: header, title, lines."""
+        """Draw a screen: header, title, lines (cut to the window)."""
         self.scr.erase()
-        self.scr.addstr(0, 0, self.header[:60])
-        self.scr.addstr(2, 0, title)
+        self._put(0, self.header)
+        self._put(2, title)
         for i, line in enumerate(lines):
-            self.scr.addstr(4 + i, 0, line[:70])
+            self._put(4 + i, line)
         self.scr.refresh()
 
     def _line(self, title: str, lines: list[str], *, mask: bool, max_len: int) -> str | None:
