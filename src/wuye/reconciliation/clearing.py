@@ -94,14 +94,22 @@ def clearing_in_transit(
     ``date_from``/``date_to`` bound the settlement dates (inclusive). Settlement dates whose
     balance is zero (arrived) are left out unless ``include_zero``.
     """
-    lines = JournalLine.objects.filter(
+    base = JournalLine.objects.filter(
         account=AccountKind.CLEARING, entry__company_id=company_id
     ).exclude(channel="")
     if channel is not None:
-        lines = lines.filter(channel=channel)
+        base = base.filter(channel=channel)
+    # Payments (nearly all the rows): their settlement date is their day + SETTLE_LAG, so the
+    # date bounds apply to the entry's date directly and the index on it does the work.
+    payments = base.filter(entry__kind=JournalEntry.Kind.PAYMENT)
+    if date_from is not None:
+        payments = payments.filter(entry__effective_date__gte=date_from - SETTLE_LAG)
     if date_to is not None:
-        # Payments count a day later and keyed postings may be dated after their settlement
-        # date, so only the cheap bound is applied in SQL; the exact one below.
+        payments = payments.filter(entry__effective_date__lte=date_to - SETTLE_LAG)
+    # Everything else is few rows; keyed postings may be dated after their settlement date and
+    # reversals count where their original did, so those are bounded exactly below.
+    lines = base.exclude(entry__kind=JournalEntry.Kind.PAYMENT)
+    if date_to is not None:
         lines = lines.filter(
             Q(entry__effective_date__lte=date_to)
             | Q(entry__idempotency_key__startswith=RECON_KEY_PREFIX)
@@ -117,16 +125,14 @@ def clearing_in_transit(
     totals: dict[tuple[str, date], int] = defaultdict(int)
     # Payments: many rows, summed per channel and day in the database.
     for chan, eff, amount in (
-        lines.filter(entry__kind=JournalEntry.Kind.PAYMENT)
-        .values_list("channel", "entry__effective_date")
+        payments.values_list("channel", "entry__effective_date")
         .annotate(s=Sum("amount_fen"))
         .values_list("channel", "entry__effective_date", "s")
     ):
         totals[(chan, eff + SETTLE_LAG)] += int(amount)
     # Everything else (refunds, settlement, arrival, adjustments, reversals): few rows, per entry.
     others = list(
-        lines.exclude(entry__kind=JournalEntry.Kind.PAYMENT)
-        .values_list(
+        lines.values_list(
             "channel",
             "entry_id",
             "entry__kind",
