@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from wuye.posterm.card import CardError
@@ -318,6 +319,8 @@ def run_command(opts: dict[str, Any]) -> int:
     """Run ``wuye terminal run`` with parsed options; return the exit code."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    if opts.get("lang"):
+        translation.activate(opts["lang"])
     term = _open_when_configured(opts, stop)
     if term is None:
         return 0

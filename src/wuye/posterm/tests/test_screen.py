@@ -105,3 +105,12 @@ def test_the_slip_has_what_a_cardholder_copy_has():
 def test_a_small_tap_needs_no_signature():
     text = slip_text(_outcome(entry_mode="tap", amount_fen=5000), CFG)
     assert "免签" in text and "持卡人签名" not in text
+
+
+def test_the_screens_speak_english_too():
+    from django.utils import translation
+
+    win = FakeWindow("\x1b")
+    with translation.override("en"):
+        CursesScreen(win, header="h").confirm("Shenhe", 100, "purchase")
+    assert "Please confirm" in win.drawn and any("Enter to confirm" in d for d in win.drawn)

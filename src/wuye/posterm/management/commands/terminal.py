@@ -77,6 +77,7 @@ class Command(BaseCommand):
         p.add_argument("--poll-wait", type=int, default=25, help="long-poll seconds (25)")
         p.add_argument("--heartbeat", type=float, default=30.0, help="seconds between heartbeats")
         p.add_argument("--max-requests", type=int, default=0, help="stop after N requests")
+        p.add_argument("--lang", choices=["zh-hans", "en"], help="screen language (zh-hans)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         action = opts["action"]
