@@ -275,6 +275,8 @@ def _auto_refund(payment: Payment, *, now: datetime) -> None:
             automatic=True,
         )
     except QrError as exc:
+        if QrRefund.objects.filter(payment=payment, automatic=True).exists():
+            return  # a concurrent copy of the notification started it first
         log.warning("qrpay: automatic refund of payment %s failed: %s", payment.pk, exc)
         QrException.objects.get_or_create(
             channel=payment.channel,
@@ -477,17 +479,24 @@ def qr_refund(
     if amount_fen > fresh.refundable_fen - in_flight:
         raise QrError(_("最多可退 %(n)s 元") % {"n": format_yuan(fresh.refundable_fen - in_flight)})
     n = QrRefund.objects.filter(payment=fresh).count() + 1
-    row = QrRefund.objects.create(
-        payment=fresh,
-        channel=chan.code,
-        idempotency_key=f"qrrefund:{chan.code}:{fresh.pk}:{n}",
-        amount_fen=amount_fen,
-        reason=reason.strip()[:200],
-        automatic=automatic,
-        requested_by=requested_by,
-        approved_by=approved_by,
-        created_at=now,
-    )
+    # One automatic refund per payment, whoever gets here first (two copies of the double
+    # payment's notification at once); manual ones are numbered per payment.
+    key = f"qrrefund:{chan.code}:{fresh.pk}:" + ("auto" if automatic else str(n))
+    try:
+        with transaction.atomic():
+            row = QrRefund.objects.create(
+                payment=fresh,
+                channel=chan.code,
+                idempotency_key=key,
+                amount_fen=amount_fen,
+                reason=reason.strip()[:200],
+                automatic=automatic,
+                requested_by=requested_by,
+                approved_by=approved_by,
+                created_at=now,
+            )
+    except IntegrityError:
+        raise QrError(_("该笔退款已在处理中")) from None
     answer = chan.refund(
         RefundRequest(
             payment_id=fresh.pk,

@@ -89,3 +89,36 @@ def test_a_notification_meeting_the_poll_job_posts_once(wechat_sim: WechatSim) -
 
     assert errors == []
     assert Payment.objects.filter(order=order).count() == 1
+
+
+def test_a_double_payments_notification_five_times_at_once_refunds_once(
+    wechat_sim: WechatSim,
+) -> None:
+    from wuye.channels.qrpay.models import QrException, QrRefund
+    from wuye.estates.models import Community
+    from wuye.payments.models import Refund
+
+    h = household()
+    Community.objects.filter(pk=h.community.pk).update(
+        surplus_policy=Community.SurplusPolicy.REFUND
+    )
+    order = wechat_order(h, [h.bill(12800).pk])
+    now = timezone.now()
+    first = services.qr_start(order, now=now)
+    second = services.qr_start(order, now=now + timezone.timedelta(minutes=16))
+    wechat_sim.wallet_pay(first.code_url)
+    for item in wechat_sim.outbox_take():
+        services.notification_handle("wechat", item.headers, item.body, now=now)
+    wechat_sim.wallet_pay(second.code_url)
+    (item,) = wechat_sim.outbox_take()
+
+    def notify() -> int:
+        return services.notification_handle("wechat", item.headers, item.body, now=now)[0]
+
+    results, errors = _race([notify] * THREADS)
+
+    assert errors == [] and results == [200] * THREADS
+    assert Payment.objects.filter(order=order).count() == 2
+    assert QrRefund.objects.count() == 1 and Refund.objects.count() == 1
+    assert len(wechat_sim.state.refunds) == 1
+    assert not QrException.objects.exists()
