@@ -683,6 +683,7 @@ def qr_status(order: Order, *, now: datetime) -> dict[str, Any]:
         "amount": format_yuan(fresh.amount_fen),
         "funding_source": funding,
         "trade_state": trade.state if trade else "",
+        "trade_kind": trade.kind if trade else "",
         "message": trade.message if trade else "",
         "expires_in_s": max(0, left) if trade and trade.kind == QrTrade.Kind.NATIVE else 0,
     }

@@ -17,6 +17,9 @@
         if (d.expires_in_s) {
           var m = Math.floor(d.expires_in_s / 60), s = d.expires_in_s % 60;
           expEl.textContent = m + ":" + (s < 10 ? "0" : "") + s;
+        } else if (d.state === "pending" && d.trade_kind === "native" && d.trade_state === "open" && document.getElementById("qr-image")) {
+          window.location.reload();  // the code expired: the page makes a fresh one
+          return;
         }
         if (d.message) { msgEl.textContent = d.message; }
         if (d.state === "paid") {
