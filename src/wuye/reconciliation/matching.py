@@ -661,6 +661,7 @@ def _write(run: ReconRun, found: list[Found], *, now: datetime, user: Any) -> No
     seen: set[str] = set()
     new: list[ReconException] = []
     changed: list[ReconException] = []
+    seen_again: list[int] = []
     events: list[ReconExceptionEvent] = []
     for f in found:
         if f.key in seen:
@@ -689,6 +690,10 @@ def _write(run: ReconRun, found: list[Found], *, now: datetime, user: Any) -> No
         reopened = exc.state == ReconException.State.AUTO_RESOLVED and exc.resolution == "gone"
         if exc.state == ReconException.State.AUTO_RESOLVED and not reopened:
             continue  # resolved by a rule
+        differs = any(getattr(exc, name) != value for name, value in values.items())
+        if not differs and not reopened:
+            seen_again.append(exc.pk)  # the usual re-run: only run and last_seen_at move
+            continue
         for name, value in values.items():
             setattr(exc, name, value)
         exc.run = run
@@ -740,6 +745,10 @@ def _write(run: ReconRun, found: list[Found], *, now: datetime, user: Any) -> No
         ReconExceptionEvent(exception=e, at=now, by=user, action="found", data={"run": run.pk})
         for e in created
     ]
+    for start in range(0, len(seen_again), 500):
+        ReconException.objects.filter(pk__in=seen_again[start : start + 500]).update(
+            run=run, last_seen_at=now
+        )
     if changed:
         ReconException.objects.bulk_update(
             changed,
