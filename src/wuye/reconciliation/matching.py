@@ -158,17 +158,19 @@ def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tupl
         JournalEntry._meta.db_table,
         Refund._meta.db_table,
     )
+    # Dates leave as text: no per-row date object on SQLite (its declared-type converters).
     # Refunds counted on the day of their own entry; reconciliation's own voids (a payment
     # the channel never had, reversed by finance) are not channel refunds.
     sql = f"""
         SELECT p.id, 'payment', p.reference, p.rrn, p.provider_txn_id, o.idempotency_key,
-               p.amount_fen, e.effective_date, p.card_type, p.funding_source, p.order_id
+               p.amount_fen, CAST(e.effective_date AS TEXT), p.card_type, p.funding_source,
+               p.order_id
         FROM {pay} p JOIN {order} o ON o.id = p.order_id JOIN {entry} e ON e.id = p.entry_id
         WHERE p.company_id = %s AND p.channel = %s
           AND e.effective_date >= %s AND e.effective_date < %s
         UNION ALL
-        SELECT r.id, 'refund', r.reference, '', '', '', -r.amount_fen, e.effective_date,
-               p.card_type, p.funding_source, NULL
+        SELECT r.id, 'refund', r.reference, '', '', '', -r.amount_fen,
+               CAST(e.effective_date AS TEXT), p.card_type, p.funding_source, NULL
         FROM {refund} r JOIN {pay} p ON p.id = r.payment_id JOIN {entry} e ON e.id = r.entry_id
         WHERE p.company_id = %s AND r.channel = %s AND r.reference NOT LIKE %s
           AND e.effective_date >= %s AND e.effective_date < %s
@@ -181,7 +183,7 @@ def _channel_sql(company_id: int, channel: str, start: date, end: date) -> tuple
     table = ChannelRecord._meta.db_table
     sql = f"""
         SELECT id, kind, reference, order_no, amount_fen, fee_milli_fen, merchant_no,
-               settle_date, card_type, funding_source
+               CAST(settle_date AS TEXT), card_type, funding_source
         FROM {table}
         WHERE company_id = %s AND channel = %s AND settle_date >= %s AND settle_date < %s
     """  # noqa: S608 - table name is ours
