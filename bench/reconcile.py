@@ -39,6 +39,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this folder is sys.path[0]; a sibling module named like a standard one
+# (bench/http.py) would shadow it. Look modules up in the project, not here.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "wuye_bench_recon"
 MID = "898310048990001"
