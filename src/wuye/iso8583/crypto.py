@@ -8,6 +8,7 @@ K‖K‖K, which is single DES. ISO 9564 format 0 PIN blocks are laid out by ``p
 from __future__ import annotations
 
 import secrets
+import struct
 from functools import lru_cache
 from typing import Any, Final
 
@@ -107,8 +108,8 @@ def mac(mak: bytes, mab: bytes) -> bytes:
     """Return field 64 over ``mab`` by the UnionPay ECB algorithm (8 ASCII hex bytes)."""
     data = mab + bytes(-len(mab) % 8)
     acc = 0
-    for offset in range(0, len(data), 8):
-        acc ^= int.from_bytes(data[offset : offset + 8], "big")
+    for block in struct.unpack(f">{len(data) // 8}Q", data):
+        acc ^= block
     hexed = acc.to_bytes(8, "big").hex().upper().encode("ascii")
     first = encrypt(mak, hexed[:8])
     mixed = (int.from_bytes(first, "big") ^ int.from_bytes(hexed[8:], "big")).to_bytes(8, "big")
