@@ -295,8 +295,8 @@ def _baselines(acq: Path, internal: Path) -> dict[str, Any]:
     return {"baseline_read_s": read_s, "baseline_join_s": join_s, "baseline_categories": cats}
 
 
-def _match_sql_only(company: Any, workdir: Path) -> float:
-    """Time the matching's DuckDB statements alone over the same two loaded tables."""
+def _match_sql_only(company: Any, workdir: Path) -> tuple[float, float]:
+    """Time loading both sides from the database into DuckDB, then the matching SQL alone."""
     import duckdb
 
     from wuye.reconciliation import matching
@@ -306,6 +306,7 @@ def _match_sql_only(company: Any, workdir: Path) -> float:
     from datetime import timedelta
 
     w = timedelta(days=matching.WINDOW_DAYS)
+    t_load = time.perf_counter()
     matching._dump(
         *matching._internal_sql(company.pk, "card", trade - w, trade + w + timedelta(days=1)), ipath
     )
@@ -318,6 +319,7 @@ def _match_sql_only(company: Any, workdir: Path) -> float:
     con = duckdb.connect()
     matching._load(con, "internal", ipath, matching._INTERNAL_COLS)
     matching._load(con, "records", cpath, matching._CHANNEL_COLS)
+    load_s = time.perf_counter() - t_load
     con.execute(
         "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
         "cap_fen BIGINT, min_fen BIGINT)"
@@ -337,7 +339,7 @@ def _match_sql_only(company: Any, workdir: Path) -> float:
     con.execute(matching._PASS2)
     elapsed = time.perf_counter() - t
     con.close()
-    return elapsed
+    return load_s, elapsed
 
 
 def main() -> None:
@@ -368,6 +370,18 @@ def main() -> None:
         result["payments"] = n_payments
         result.update(_baselines(acq, internal))
 
+        # The checking half of an import alone (DuckDB: read, check every field, write the
+        # rows' CSV), to split import_s into parsing and database writing.
+        from django.db import connection
+
+        from wuye.reconciliation.importers import acquirer
+
+        parse_dir = workdir / "parse"
+        parse_dir.mkdir()
+        t = time.perf_counter()
+        acquirer.parse(acq, acq.name, workdir=parse_dir, pg=connection.vendor == "postgresql")
+        result["import_parse_s"] = time.perf_counter() - t
+
         t = time.perf_counter()
         imported = file_import(acq, company=company, name=acq.name)
         result["import_s"] = time.perf_counter() - t
@@ -376,7 +390,7 @@ def main() -> None:
         t = time.perf_counter()
         run = reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
         result["match_s"] = time.perf_counter() - t
-        result["match_sql_s"] = _match_sql_only(company, workdir)
+        result["match_load_s"], result["match_sql_s"] = _match_sql_only(company, workdir)
         t = time.perf_counter()
         reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
         result["rerun_s"] = time.perf_counter() - t
