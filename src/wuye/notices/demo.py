@@ -93,6 +93,7 @@ def demo_load_notices(*, today: date, say: Callable[[str], None]) -> None:
                     )
                     funding = FUNDINGS[(i + community.pk) % len(FUNDINGS)]
                     lose = i == 2 and community.pk == Community.objects.order_by("pk")[0].pk
+                    sim.clock = _clock(when)  # the trade is created now, paid 50 s later
                     try:
                         notice = notice_create(unit=unit, as_of=day, now=when)
                         started = notice_pay_start(notice=notice, channel="alipay", now=when)

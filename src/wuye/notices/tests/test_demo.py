@@ -43,3 +43,5 @@ def test_the_demo_pays_notices_by_alipay_with_huabei_and_one_recovered_notificat
     assert len(lines) == 1 and "补单 1 笔" in lines[0]
     # The simulator that serves the demo afterwards knows those trades.
     assert len(sim_from_settings().trades) == 5
+    for trade in sim_from_settings().trades.values():
+        assert trade.created_at < trade.paid_at  # the simulator's clock follows the history
