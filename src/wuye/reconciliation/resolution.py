@@ -432,6 +432,7 @@ class Action(models.TextChoices):
     POST_PAYMENT = "post_payment", gettext_lazy("补记收款(销账)")
     REFUND_DUE = "refund_due", gettext_lazy("记应退款")
     REVERSE_PAYMENT = "reverse_payment", gettext_lazy("冲销我方收款")
+    RECORD_REFUND = "record_refund", gettext_lazy("补记渠道退款")
     BOOK_FEE = "book_fee", gettext_lazy("入账手续费差额")
     BOOK_ARRIVAL = "book_arrival", gettext_lazy("确认到账")
     CHASE = "chase", gettext_lazy("催查到账")
@@ -442,7 +443,7 @@ class Action(models.TextChoices):
 
 
 ACTIONS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
-    Category.CHANNEL_ONLY: (Action.POST_PAYMENT, Action.REFUND_DUE),
+    Category.CHANNEL_ONLY: (Action.POST_PAYMENT, Action.REFUND_DUE, Action.RECORD_REFUND),
     Category.INTERNAL_ONLY: (Action.REVERSE_PAYMENT,),
     Category.FEE_MISMATCH: (Action.BOOK_FEE,),
     Category.ARRIVAL_MISSING: (Action.CHASE,),
@@ -644,6 +645,19 @@ def exception_resolve(
             )
             data = {"entry_ids": [entry.pk], "unit_id": unit.pk if unit else None}
             _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+        elif action == Action.RECORD_REFUND:
+            refund = channel_refund_record(exc, user=user, note=note, now=now)
+            data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
+            _done(
+                exc,
+                action=action,
+                user=user,
+                now=now,
+                note=note,
+                auto=auto,
+                entry_id=refund.entry_id,
+                refund=refund,
+            )
         elif action == Action.REVERSE_PAYMENT:
             if exc.payment_id is None:
                 raise ResolutionError(_("差异 #%(id)s 没有对应的我方收款") % {"id": exc.pk})
@@ -705,6 +719,45 @@ def exception_resolve(
         _event(exc, action=action, user=user, now=now, note=note, auto=auto, **data)
         _audit(exc, user=user, action=action, detail={"auto": auto, **data})
     return exc
+
+
+def channel_refund_record(exc: ReconException, *, user: Any, note: str, now: datetime) -> Any:
+    """Record a refund the channel made that Wuye never recorded; return the ``Refund``.
+
+    The original payment is found by the refund row's original reference; ``refund_create``
+    takes the channel's answer as already PROCESSED (bills reopen, Dr RECEIVABLE / Cr
+    CLEARING), dated when the channel refunded, so it counts towards that settlement date.
+    ``user`` must be finance (AccessDenied). Raise ResolutionError when the exception is not a
+    refund or the original payment is unknown; RefundError when payments refuses it.
+    """
+    record = exc.channel_record
+    if record is None or record.kind != ChannelRecord.Kind.REFUND or exc.amount_fen >= 0:
+        raise ResolutionError(_("差异 #%(id)s 不是渠道退款") % {"id": exc.pk})
+    payment = Payment.objects.filter(
+        company_id=exc.company_id, channel=exc.channel, reference=record.orig_reference
+    ).first()
+    if payment is None and record.orig_reference:
+        payment = Payment.objects.filter(
+            company_id=exc.company_id,
+            channel=exc.channel,
+            provider_txn_id=record.orig_reference,
+        ).first()
+    if payment is None:
+        raise ResolutionError(
+            _("找不到原交易 %(ref)s, 请先处理原交易") % {"ref": record.orig_reference or "-"}
+        )
+    amount = -exc.amount_fen
+    return refund_create(
+        payment=payment,
+        amount_fen=amount,
+        reason=note.strip() or _("对账: 补记渠道已完成的退款"),
+        requested_by=user,
+        approved_by=user,
+        now=record.txn_at,
+        channel_response=RefundResponse(
+            ChannelResult.PROCESSED, amount, record.reference
+        ),
+    )
 
 
 def _record_details(record: ChannelRecord | None) -> dict[str, Any]:

@@ -688,3 +688,59 @@ def test_dismissing_needs_a_note_and_can_be_undone(settings):
     assert exc.state == ReconException.State.DISMISSED
     exc = exception_undo_(exc, hh)
     assert exc.state == ReconException.State.OPEN
+
+
+def test_a_refund_the_channel_made_is_recorded_against_our_payment_and_reopens_the_bill(settings):
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    company_id = hh.community.company_id
+    payment = paid_by_channel(hh, 30_000, channel="card", ref="000001234561")
+    record = channel_record(
+        company_id, channel="card", reference="000001234570", amount_fen=-30_000, kind="refund"
+    )
+    record.orig_reference = "000001234561"
+    record.save(update_fields=["orig_reference"])
+    exc = recon_exception(
+        company_id,
+        "channel_only",
+        reference=record.reference,
+        amount_fen=-30_000,
+        channel_record=record,
+    )
+
+    exc = exception_resolve(
+        exception=exc, action=Action.RECORD_REFUND, user=hh.finance, now=LATER, note="终端退货"
+    )
+
+    payment.refresh_from_db()
+    bill = Bill.objects.get(unit=hh.unit)
+    assert exc.refund is not None and exc.refund.reference == "000001234570"
+    assert payment.state == Payment.State.REFUNDED
+    assert bill.outstanding_fen == 30_000
+    # Taken and given back the same day: nothing of it is in transit.
+    assert clearing_balance(company_id=company_id, channel="card", settle_date=SETTLE) == 0
+    ledger_ok()
+
+
+def test_recording_a_refund_needs_the_original_payment(settings):
+    from wuye.reconciliation.resolution import Action, exception_resolve
+
+    settings.WUYE_CHANNELS = CARD_CHANNELS
+    hh = household()
+    company_id = hh.community.company_id
+    record = channel_record(
+        company_id, channel="card", reference="000001234571", amount_fen=-500, kind="refund"
+    )
+    exc = recon_exception(
+        company_id,
+        "channel_only",
+        reference=record.reference,
+        amount_fen=-500,
+        channel_record=record,
+    )
+    with pytest.raises(ResolutionError):
+        exception_resolve(exception=exc, action=Action.RECORD_REFUND, user=hh.finance, now=LATER)
+    exc.refresh_from_db()
+    assert exc.events.count() == 0
