@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import BooleanField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -542,8 +542,17 @@ def household_search(*, units: QuerySet[Unit], text: str, limit: int = 20) -> li
         sql, params = _SEARCH_LONG.format(**names), [like, key, like, phone, like]
     else:
         sql, params = _SEARCH_SHORT.format(**names), [key, text, key, key]
+    # ``id = ANY(ARRAY(…))``: the candidates are gathered once, then each unit is read by
+    # its primary key. (``id IN (…)`` lets the planner hash-join them against a scan of
+    # every unit, which is slower by far than a few thousand key lookups.)
+    table = names["unit"]
+    matches = RawSQL(  # noqa: S611 - table names are ours, the text is a parameter
+        f"{table}.id = ANY(ARRAY({sql}))",
+        params,
+        output_field=BooleanField(),
+    )
     return list(
-        units.filter(pk__in=RawSQL(sql, params))  # noqa: S611 - table names are ours, text is a parameter
+        units.filter(matches)
         .select_related("community", "building")
         .order_by("community_id", "label")[:limit]
     )
