@@ -33,8 +33,11 @@ def demo_counter_name(community: Community) -> str:
     return f"{community.name.split('·')[-1]}服务中心1号台"
 
 
-def demo_load_terminals(*, today: date, say: Callable[[str], None]) -> None:
-    """Register the demo terminal at the first counter of 锦绣苑 and write its configuration.
+def demo_load_terminals(
+    *, today: date, say: Callable[[str], None], server_url: str | None = None
+) -> None:
+    """Register the demo terminal at the first counter of 锦绣苑 and write its configuration
+    (``server_url``: where the terminal finds Wuye, e.g. ``http://127.0.0.1:8000``).
 
     Does nothing when it is registered already. Raise ValueError when the demo company is
     not loaded.
@@ -66,21 +69,27 @@ def demo_load_terminals(*, today: date, say: Callable[[str], None]) -> None:
         now=at,
     )
     say(f"terminal {terminal.tid} at {terminal.counter_name} (KCV {terminal.tmk_kcv})")
-    demo_terminal_config_write(terminal=terminal, token=token, say=say)
+    demo_terminal_config_write(terminal=terminal, token=token, say=say, server_url=server_url)
 
 
 def demo_terminal_config_write(
-    *, terminal: Terminal, token: str, say: Callable[[str], None], data_dir: Path | None = None
+    *,
+    terminal: Terminal,
+    token: str,
+    say: Callable[[str], None],
+    data_dir: Path | None = None,
+    server_url: str | None = None,
 ) -> Path | None:
     """Write the terminal client's configuration (``wuye terminal init``); return its directory.
 
-    The server URL comes from ``WUYE_DEMO_SERVER_URL`` (default http://127.0.0.1:8000), the
-    acquirer from ``WUYE_DEMO_ACQUIRER`` (default 127.0.0.1:8583, the demo companion's port).
+    The server URL is ``server_url``, else ``WUYE_DEMO_SERVER_URL`` (default
+    http://127.0.0.1:8000); the acquirer comes from ``WUYE_DEMO_ACQUIRER`` (default
+    127.0.0.1:8583, the demo companion's port).
     Say why and return None when the terminal client refuses a value.
     """
     from wuye.posterm.config import ConfigError, terminal_init
 
-    server = os.environ.get("WUYE_DEMO_SERVER_URL", "http://127.0.0.1:8000")
+    server = server_url or os.environ.get("WUYE_DEMO_SERVER_URL", "http://127.0.0.1:8000")
     acquirer = os.environ.get("WUYE_DEMO_ACQUIRER", "127.0.0.1:8583")
     try:
         path = terminal_init(

@@ -47,3 +47,19 @@ def test_the_demo_terminal_is_registered_once_and_configured(tmp_path, monkeypat
 def test_the_demo_terminal_needs_the_demo_company():
     with pytest.raises(ValueError, match="demo company"):
         demo_load_terminals(today=date(2026, 11, 22), say=print)
+
+
+def test_the_demo_terminal_finds_wuye_where_the_demo_serves(tmp_path, monkeypatch):
+    monkeypatch.setenv("WUYE_DATA_DIR", str(tmp_path))
+    company = make_company(name=COMPANY_NAME, uscc=demo_uscc())
+    make_community(company, name="申和·锦绣苑", code="JXY")
+    make_user(company, Role.ADMIN, username="admin")
+
+    demo_load_terminals(today=date(2026, 11, 22), say=print, server_url="http://127.0.0.1:8123")
+
+    store = Store(tmp_path / "terminal" / DEMO_TID)
+    try:
+        cfg = load(store)
+    finally:
+        store.close()
+    assert cfg is not None and cfg.server_url == "http://127.0.0.1:8123"
