@@ -198,3 +198,22 @@ def test_processing_requirement_6_asks_the_server_for_an_update(live_server, hos
 
     assert seen_at_handle == [1]  # the heartbeat went first, because the host asked
     assert not term.wants_app_update
+
+
+def test_a_settle_request_settles_the_batch_and_wuye_agrees(live_server, host, tmp_path):
+    from wuye.terminals.models import Settlement
+    from wuye.terminals.services import settlement_request
+
+    c = make_counter(now=timezone.now())
+    _push(c)
+    term = make_terminal(tmp_path / "t", host.port, server_url=live_server.url, token=c.token)
+    client = server_client(term)
+    _runner(term, client).run()
+    settlement_request(terminal=c.terminal, by=c.admin, now=timezone.now())
+
+    _runner(term, client).run()
+
+    s = Settlement.objects.get()
+    assert s.verdict == "balanced" and s.matches is True
+    assert (s.debit_count, s.debit_total_fen) == (1, Payment.objects.get().amount_fen)
+    assert term.batch == "000002"
