@@ -207,6 +207,36 @@ def _codec_rates(rounds: int = 9, k: int = 2000) -> dict[str, float]:
     }
 
 
+def _host_cpu(n: int = 2000) -> dict[str, float]:
+    """CPU time per purchase of the host alone (in-process, no sockets), and the client's."""
+    from wuye.iso8583 import codec, crypto
+    from wuye.iso8583.fields import Field60
+    from wuye.sims.acquirer.server import build_host
+
+    out: dict[str, float] = {}
+    for sync in ("NORMAL", "FULL"):
+        with tempfile.TemporaryDirectory() as tmp:
+            host = build_host(Path(tmp), terminals=[(_tid(0), MID, TMK)], synchronous=sync)
+            body = codec.encode({"t": "0800", "11": "000001", "41": _tid(0), "42": MID,
+                                 "60": "00000001003", "63": "001"})
+            reply = host.handle(codec.frame(body, header=codec.Header().pack())).frame
+            assert reply is not None
+            keys = codec.decode(codec.unframe(reply)[2])["62"]
+            assert isinstance(keys, bytes)
+            pik, mak = crypto.parse_field62(TMK, keys)
+            c0 = time.process_time()
+            frames = [_purchase(codec, crypto, Field60, _tid(0), 2 + i, pik, mak)
+                      for i in range(n)]
+            c1 = time.process_time()
+            for frame in frames:
+                host.handle(frame)
+            c2 = time.process_time()
+            host.store.close()
+        out[f"host_cpu_us_{sync.lower()}"] = (c2 - c1) / n * 1e6
+        out["client_build_cpu_us"] = (c1 - c0) / n * 1e6
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=4000, help="purchases per measurement")
@@ -224,7 +254,7 @@ def main() -> int:
     django.setup()
     conns = [int(c) for c in args.conns.split(",")]
     load_before = _loadavg()
-    result: dict[str, object] = {"load_before": load_before, **_codec_rates()}
+    result: dict[str, object] = {"load_before": load_before, **_codec_rates(), **_host_cpu()}
     rows = []
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory() as tmp:
