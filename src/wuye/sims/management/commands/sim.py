@@ -27,6 +27,6 @@ class Command(BaseCommand):
             cli = importlib.import_module(f"wuye.sims.{opts['name']}.cli")
         except ModuleNotFoundError as exc:
             raise CommandError(f"simulator {opts['name']!r} is not installed: {exc}") from exc
-        code = int(cli.main(list(opts["args"])) or 0)
+        code = int(cli.main(list(args)) or 0)
         if code:
             raise SystemExit(code)
