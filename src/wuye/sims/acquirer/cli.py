@@ -158,9 +158,15 @@ def _serve(argv: list[str]) -> int:
                 control.close()
             await server.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-    host.store.close()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run())
+    except OSError as exc:
+        print(f"wuye sim acquirer: cannot listen on {args.bind}:{args.port}: {exc}",
+              file=sys.stderr)
+        return 2
+    finally:
+        host.store.close()
     return 0
 
 

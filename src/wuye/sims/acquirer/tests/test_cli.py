@@ -88,3 +88,13 @@ def test_bad_options_are_refused(argv, message, capsys):
 def test_bad_fault_is_refused(tmp_path, capsys):
     assert cli.main(["--fault", "explode", "--data-dir", str(tmp_path)]) == 2
     assert "unknown action" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_reported(tmp_path, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = cli.main(["--port", str(port), "--no-wuye-terminals", "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "cannot listen" in capsys.readouterr().err
