@@ -177,7 +177,8 @@ def pay_start(request: HttpRequest, token: str) -> HttpResponse:
         order=started.order,
         amount=format_yuan(started.order.amount_fen),
         channel=started.order.channel,
-        channel_name=ctx["channels"][started.order.channel].name,
+        # The channel's Chinese name, in the page's language (merchants' catalogue has it).
+        channel_name=_(ctx["channels"][started.order.channel].name),
         code_url=started.code.code_url,
         qr=qr_svg(started.code.code_url),
     )

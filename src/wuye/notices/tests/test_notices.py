@@ -224,3 +224,39 @@ def test_the_batch_pdf_downloads_only_for_those_who_may_see_it(client) -> None: 
     client.force_login(other.finance)
     assert client.get(reverse("notices:job_pdf", args=[job.pk])).status_code == 404
     _ = timedelta
+
+
+def test_the_pay_page_speaks_english_when_the_resident_picks_it(client, alipay: RunningSim) -> None:  # type: ignore[no-untyped-def]
+    h = _household_with_debt()
+    notice = services.notice_create(unit=h.unit, as_of=timezone.localdate(), now=timezone.now())
+    token = services.notice_token(notice)
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+
+    page = client.get(reverse("notices:pay", args=[token])).content.decode()
+    assert "Bill notice" in page and "Choose how to pay" in page
+    assert ">Alipay<" in page
+    shown = client.post(reverse("notices:pay_start", args=[token]), {"channel": "alipay"})
+    assert "Open Alipay to pay" in shown.content.decode()
+
+
+def test_bills_already_in_a_counter_order_are_refused_clearly(client, alipay: RunningSim) -> None:  # type: ignore[no-untyped-def]
+    from wuye.payments.services import order_create
+
+    h = _household_with_debt()
+    notice = services.notice_create(unit=h.unit, as_of=timezone.localdate(), now=timezone.now())
+    counter = order_create(
+        unit=h.unit,
+        bill_ids=notice.bill_ids,
+        channel="cash",
+        idempotency_key="counter-1",
+        cashier=h.cashier,
+        now=timezone.now(),
+    )
+
+    resp = client.post(
+        reverse("notices:pay_start", args=[services.notice_token(notice)]), {"channel": "alipay"}
+    )
+
+    assert resp.status_code == 409
+    assert f"#{counter.pk}" in resp.content.decode()  # names the order that holds the bills
+    assert not NoticeOrder.objects.exists() and not alipay.sim.trades
