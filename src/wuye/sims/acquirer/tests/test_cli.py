@@ -35,7 +35,7 @@ def test_the_command_serves_a_terminal_given_by_hand(tmp_path):
     port, control = _free_port(), _free_port()
     env = {**os.environ, "WUYE_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wuye.sims.acquirer", "--port", str(port),
+        [sys.executable, "-m", "wuye.cli", "sim", "acquirer", "--port", str(port),
          "--terminal", TERMINAL, "--no-wuye-terminals", "--control-port", str(control),
          "--fault", "corrupt_mac:pan=6259000000000000030"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -98,3 +98,14 @@ def test_a_port_in_use_is_reported(tmp_path, capsys):
         code = cli.main(["--port", str(port), "--no-wuye-terminals", "--data-dir", str(tmp_path)])
     assert code == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "wuye.sims.acquirer", "export", "--date", "20261121",
+         "--out", str(tmp_path), "--data-dir", str(tmp_path / "none")],
+        env={**os.environ, "WUYE_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "no simulator data" in done.stderr
