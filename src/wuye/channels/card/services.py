@@ -30,6 +30,7 @@ from wuye.payments.services import (
     refund_create,
 )
 from wuye.terminals.models import Terminal, TerminalReport, TerminalRequest
+from wuye.terminals.selectors import terminal_online
 from wuye.terminals.services import (
     RequestClosed,
     ResultReport,
@@ -129,8 +130,12 @@ class CardOrderState:
     can_retry: bool
 
 
-def card_order_state(*, order: Order) -> CardOrderState:
-    """The order's card state from its latest request and that request's reports."""
+def card_order_state(*, order: Order, now: datetime) -> CardOrderState:
+    """The order's card state from its latest request and that request's reports.
+
+    A queued request past its ``expires_at`` shows expired even before the terminal's next
+    poll marks it; a terminal that has gone silent is named in ``message``.
+    """
     req = (
         TerminalRequest.objects.filter(order=order, kind="purchase")
         .select_related("terminal")
@@ -144,9 +149,12 @@ def card_order_state(*, order: Order) -> CardOrderState:
         return CardOrderState("cancelled", _("已取消"), tid, "", False, False)
     if req is None:
         return CardOrderState("none", _("尚未推送到终端"), tid, "", True, True)
+    if req.state == TerminalRequest.State.QUEUED and req.expires_at < now:
+        return CardOrderState("expired", _("终端未及时受理, 请求已过期"), tid, "", True, True)
     if req.state == TerminalRequest.State.QUEUED:
         label = _("已推送到终端 %(tid)s, 等待终端受理") % {"tid": tid}
-        return CardOrderState("pushed", label, tid, "", True, False)
+        hint = "" if terminal_online(req.terminal, now=now) else _("终端离线, 请检查终端电源和网络")
+        return CardOrderState("pushed", label, tid, hint, True, False)
     if req.state == TerminalRequest.State.ACCEPTED:
         label = _("终端 %(tid)s 等待刷卡/插卡/挥卡") % {"tid": tid}
         return CardOrderState("waiting_card", label, tid, "", False, False)

@@ -35,7 +35,7 @@ def _orders(request: HttpRequest) -> QuerySet[Order]:
 
 
 def _state_json(order: Order) -> dict[str, Any]:
-    state = services.card_order_state(order=order)
+    state = services.card_order_state(order=order, now=timezone.now())
     return {
         "state": state.code,
         "label": state.label,

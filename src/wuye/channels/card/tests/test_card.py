@@ -378,3 +378,18 @@ def test_however_often_approvals_are_reported_each_is_booked_once(c, amounts, re
     kept = TerminalReport.objects.filter(status="unmatched")
     assert sorted(kept.values_list("amount_fen", flat=True)) == sorted(amounts)
     assert _clearing() == 0
+
+
+def test_the_page_says_when_the_terminal_is_offline_and_when_the_push_expired(
+    client, c, term, frozen_now
+):
+    order = _start(client, c)
+    client.get(reverse("card:order", args=[order.pk]))
+    assert "终端离线" in _status(client, order)["message"]  # it never sent a heartbeat
+    term.heartbeat(app_version="1.0.0")
+    assert _status(client, order)["message"] == ""
+
+    frozen_now["now"] = TerminalRequest.objects.get().expires_at + timedelta(seconds=1)
+
+    status = _status(client, order)
+    assert (status["state"], status["can_retry"]) == ("expired", True)
