@@ -16,9 +16,10 @@ middleware that touches no database. Each client process logs in through ``/logi
 2. **payments**: POSTs ``{"unit_id", "bill_ids", "idempotency_key"}`` to ``/api/payments/``,
    one bill of its own community each time (the real service: ``payments.posting``).
 
-Each client first sends ``--warmup`` untimed requests of the kind (so every server worker has
-imported everything and opened its connection). One new connection per request (gunicorn's
-sync workers close it). Prints one JSON line:
+The server keeps its database connections (``WUYE_CONN_MAX_AGE``, default here 600 s, as a
+deployment should). Each client first sends ``--warmup`` untimed requests of the kind (so
+every server worker has imported everything and opened its connection). One new HTTP
+connection per request (gunicorn's sync workers close it). Prints one JSON line:
 requests/s, p50/p99 ms for each, their ratio, and the load average.
 """
 
@@ -102,6 +103,9 @@ def _server(workers: int) -> subprocess.Popen:
         "DJANGO_SETTINGS_MODULE": "bench_http_settings",
         "PYTHONPATH": f"{HERE / 'http_site'}:{ROOT / 'src'}",
         "WUYE_LOG_LEVEL": "WARNING",
+        # Persistent connections, as a deployment runs (Django's default opens one per
+        # request: a new PostgreSQL backend whose caches are cold for every payment).
+        "WUYE_CONN_MAX_AGE": os.environ.get("WUYE_CONN_MAX_AGE", "600"),
     }
     server = subprocess.Popen(
         [
