@@ -30,7 +30,8 @@ How it runs (:func:`reconcile_run`):
    previous run had auto-resolved, leaves resolved/dismissed ones alone, and auto-resolves open
    ones it no longer finds.
 
-Python touches only the exception rows and the per-merchant arrival rows.
+Python touches only the exception rows and the per-merchant arrival rows (and, on SQLite, the
+rows on their way out of the database: its driver has no bulk export).
 """
 
 from __future__ import annotations
@@ -38,10 +39,9 @@ from __future__ import annotations
 import csv
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 from django.db import connection, transaction
@@ -70,7 +70,6 @@ from .models import (
 SETTLE_LAG = timedelta(days=1)
 #: Days either side of the run's date whose rows are loaded to find a match settled early/late.
 WINDOW_DAYS = 3
-CHINA = ZoneInfo("Asia/Shanghai")
 RECON_VOID_PREFIX = "recon-void:"
 CARD_TYPES = ("debit", "credit", "qr_balance", "qr_credit")
 
@@ -100,10 +99,6 @@ class Found:
 
 
 # ---------------------------------------------------------------------------- loading
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=CHINA)
 
 
 def _dump(sql: str, params: list[Any], path: Path) -> None:
