@@ -2,7 +2,7 @@
 
 Usage (PostgreSQL)::
 
-    python bench/http.py [--server-workers 4] [--clients 4] [--payments 800] [--bare 4000]
+    python bench/http_api.py [--server-workers 4] [--clients 4] [--payments 800] [--bare 4000]
 
 It creates the database ``wuye_bench_payments`` (shared with bench/payments.py: don't run
 both at once), seeds it with bench/payments.py's seeder (one community per client, a cashier
@@ -25,26 +25,22 @@ requests/s, p50/p99 ms for each, their ratio, and the load average.
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import importlib.util
+import json
+import multiprocessing as mp
+import os
+import re
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
-# This file shares its name with the standard library's ``http``: keep its directory off the
-# import path, or ``import http.client`` would find this file.
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import multiprocessing as mp  # noqa: E402
-import os  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlencode  # noqa: E402
 
 ROOT = HERE.parent
 HOST, PORT = "127.0.0.1", 8765

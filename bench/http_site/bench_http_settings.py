@@ -1,4 +1,4 @@
-"""Settings for bench/http.py: Wuye's own, with the benchmark's URL conf (adds a bare view)."""
+"""Settings for bench/http_api.py: Wuye's own, with the benchmark's URL conf (adds a bare view)."""
 
 from wuye.settings import *  # noqa: F403
 

@@ -1,4 +1,4 @@
-"""URL conf for bench/http.py: all of Wuye, plus ``POST /bench/bare/``.
+"""URL conf for bench/http_api.py: all of Wuye, plus ``POST /bench/bare/``.
 
 The bare view is the yardstick: a Django JSON view behind the same middleware (sessions,
 CSRF check, locale…) on the same server that parses the body and answers, touching no
