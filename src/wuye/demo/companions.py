@@ -12,5 +12,6 @@ DEMO_COMPANIONS: list[tuple[str, list[str]]] = [
     ("WeChat Pay simulator", ["sim", "wechat", "--port", "8601"]),
     ("Alipay simulator", ["sim", "alipay", "--port", "8602"]),
     ("QR payments poll (lost notifications, expiry)", ["qr", "poll", "--every", "10"]),
+    ("reconciliation inbox (files dropped in var/recon-inbox are imported)", ["reconcile", "watch", "--inbox", "var/recon-inbox"]),  # noqa: E501
     ("demo POS terminal", ["terminal", "run", "--tid", "10000001", "--headless", "--auto-card", "6222021000000000017", "--auto-pin", "123456"]),  # noqa: E501
 ]

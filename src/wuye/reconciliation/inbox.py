@@ -52,9 +52,11 @@ def inbox_scan(
 
     With ``seen_sizes`` (kept by the caller between passes) a file is taken only once its size
     is the same as on the previous pass, so a file still being copied waits. Raises
-    NotADirectoryError if ``inbox`` is not a directory.
+    NotADirectoryError if ``inbox`` exists and is not a directory (a missing one is created).
     """
     root = Path(inbox)
+    if not root.exists():
+        root.mkdir(parents=True)
     if not root.is_dir():
         raise NotADirectoryError(str(root))
     done, rejected = root / "done", root / "rejected"
