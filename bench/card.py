@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# A script's own folder comes first on sys.path; bench/ holds modules named like the standard
-# library's (bench/http.py), so take it off before anything imports ``http``.
+# A script's own folder comes first on sys.path; a module in bench/ named like one of the
+# standard library's (there was a bench/http.py) would shadow it, so take the folder off.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT / "src"))
 
