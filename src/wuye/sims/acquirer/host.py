@@ -258,8 +258,8 @@ class Host:
         try:
             with self.store.atomic():
                 answer, mak = self._process(request, header, body)
-        except sqlite3.Error:
-            log.exception("acquirer: store failed")
+        except Exception:  # store failure or a bug: answer "system malfunction", keep serving
+            log.exception("acquirer: %s from %s failed", mti, tid)
             answer, mak = self._base(request, "96"), None
         card = test_card(_pan_of(request))
         never = card is not None and card.never_answers and mti in ("0200", "0220")

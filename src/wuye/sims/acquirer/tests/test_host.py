@@ -537,3 +537,21 @@ def test_rrns_stay_unique_across_a_restart(tmp_path, clock):
                 seen.add(term.purchase(100, PAN)["37"])
             term.close()
     assert len(seen) == 8
+
+
+def test_a_store_failure_answers_96_writes_nothing_and_the_host_carries_on(
+    terminal, acquirer, monkeypatch
+):
+    import sqlite3
+
+    def broken(**values):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(acquirer.host.store, "txn_insert", broken)
+    answers = [terminal.purchase(100, PAN, pin="000000") for _ in range(3)]
+    monkeypatch.undo()
+
+    assert [a["39"] for a in answers] == ["96"] * 3
+    assert txns(acquirer) == []
+    # the three wrong PINs were rolled back with the rest: no "PIN tries exceeded"
+    assert terminal.purchase(100, PAN)["39"] == "00"
