@@ -182,15 +182,22 @@ def _statements(jobs: list[tuple[int, int]], cashier_id: int, mode: str) -> floa
     from wuye.estates.models import Unit
 
     cashier = User.objects.get(pk=cashier_id)
-    counted = 0
-    first, jobs = jobs[0], jobs[1:]  # the first payment of a process also loads caches
-    _pay_one(mode, Unit.objects.get(pk=first[0]), first[1], f"count-{mode}-{first[1]}", cashier)
+    counted = n = 0
+    seen: set[int] = set()
     for unit_id, bill_id in jobs:
         unit = Unit.objects.select_related("community").get(pk=unit_id)
+        key = f"count-{mode}-{bill_id}"
+        if unit.community_id not in seen:
+            # Not counted: a process's first payment loads caches, and a community's first
+            # receipt of the year creates its receipt sequence.
+            seen.add(unit.community_id)
+            _pay_one(mode, unit, bill_id, key, cashier)
+            continue
         with CaptureQueriesContext(connection) as ctx:
-            _pay_one(mode, unit, bill_id, f"count-{mode}-{bill_id}", cashier)
+            _pay_one(mode, unit, bill_id, key, cashier)
         counted += len(ctx.captured_queries)
-    return round(counted / len(jobs), 1)
+        n += 1
+    return round(counted / n, 1)
 
 
 def _baseline_setup(n_accounts: int) -> None:
