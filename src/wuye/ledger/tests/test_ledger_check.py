@@ -44,7 +44,9 @@ def test_a_bill_changed_behind_the_ledgers_back_is_reported(capsys):
 def test_an_overspent_prepaid_balance_is_reported():
     unit = make_unit()
     entry_post(
-        company_id=unit.community.company_id, kind=JournalEntry.Kind.PREPAY_OFFSET, memo="bad",
+        company_id=unit.community.company_id,
+        kind=JournalEntry.Kind.PREPAY_OFFSET,
+        memo="bad",
         effective_date=date(2026, 1, 1),
         lines=[
             debit(AccountKind.PREPAID, 300, community_id=unit.community_id, household_id=unit.pk),

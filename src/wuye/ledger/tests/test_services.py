@@ -36,7 +36,9 @@ def test_an_unbalanced_entry_is_refused_and_writes_nothing():
     community = make_community()
     with pytest.raises(UnbalancedEntry):
         entry_post(
-            company_id=community.company_id, kind="billing", memo="x",
+            company_id=community.company_id,
+            kind="billing",
+            memo="x",
             effective_date=date(2026, 1, 1),
             lines=[debit(AccountKind.RECEIVABLE, 100), credit(AccountKind.REVENUE, 99)],
         )
@@ -56,9 +58,12 @@ def test_reversal_brings_balances_back_to_zero_as_of_its_date():
     entry = _post(unit.community, unit, 500)
     entry_reverse(entry=entry, memo="undo", effective_date=date(2026, 2, 1))
     assert account_balance(account=AccountKind.RECEIVABLE, household_id=unit.pk) == 0
-    assert account_balance(
-        account=AccountKind.RECEIVABLE, household_id=unit.pk, as_of=date(2026, 1, 31)
-    ) == 500
+    assert (
+        account_balance(
+            account=AccountKind.RECEIVABLE, household_id=unit.pk, as_of=date(2026, 1, 31)
+        )
+        == 500
+    )
 
 
 def test_entries_cannot_be_edited_or_deleted_from_python():
