@@ -47,9 +47,36 @@ class YuanField(forms.CharField):
         return fen
 
 
+def known_counters(communities: QuerySet[Community]) -> list[str]:
+    """Counter names of ``communities``: those with a card terminal first (a card payment goes
+    to the terminal registered at the shift's counter), then those of earlier shifts."""
+    from wuye.terminals.models import Terminal
+
+    names = list(
+        Terminal.objects.filter(community__in=communities)
+        .order_by("counter_name")
+        .values_list("counter_name", flat=True)
+        .distinct()
+    )
+    for name in (
+        Shift.objects.filter(community__in=communities)
+        .order_by("-opened_at")
+        .values_list("counter_name", flat=True)[:50]
+    ):
+        if name not in names:
+            names.append(name)
+    return names
+
+
 class ShiftOpenForm(forms.Form):
     community = forms.ModelChoiceField(queryset=Community.objects.none(), label=_("小区"))
-    counter_name = forms.CharField(label=_("收费台"), max_length=40, initial="1号窗口")
+    counter_name = forms.CharField(
+        label=_("收费台"),
+        max_length=40,
+        initial="1号窗口",
+        help_text=_("刷卡收款推送到登记在此收费台的POS终端"),
+        widget=forms.TextInput(attrs={"list": "known-counters", "autocomplete": "off"}),
+    )
     opening_float = YuanField(label=_("备用金(元)"), initial="0.00")
 
     def __init__(self, *args: Any, communities: QuerySet[Community], **kwargs: Any) -> None:
@@ -59,6 +86,9 @@ class ShiftOpenForm(forms.Form):
         field.queryset = communities
         if communities.count() == 1:
             field.initial = communities.first()
+        self.known_counters = known_counters(communities)
+        if self.known_counters:
+            self.fields["counter_name"].initial = self.known_counters[0]
 
 
 class ShiftCloseForm(forms.Form):

@@ -425,6 +425,13 @@ def counter_order_start(
     )
 
 
+def _is_qr(code: str) -> bool:
+    from wuye.channels.qrpay.base import QrChannel
+    from wuye.channels.registry import channels_all
+
+    return isinstance(channels_all().get(code), QrChannel)
+
+
 def counter_refund(
     *,
     payment: Any,
@@ -449,6 +456,19 @@ def counter_refund(
             raise CounterPayError(_("退款班次不属于该小区"))
     if payment.channel == CASH_CHANNEL and shift is None:
         raise CounterPayError(_("现金退款须选择付出现金的当班收费台"))
+    if _is_qr(payment.channel):
+        # Through the provider; one it is still processing is finished by its notification
+        # or the QR poll job, so the answer may be a pending QrRefund.
+        from wuye.channels.qrpay.services import qr_refund
+
+        return qr_refund(
+            payment=payment,
+            amount_fen=amount_fen,
+            reason=reason,
+            requested_by=shift.cashier if shift is not None else user,
+            approved_by=user,
+            now=now,
+        )
     return svc.refund_create(
         payment=payment,
         amount_fen=amount_fen,

@@ -243,6 +243,8 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if payment is None:
         raise Http404
+    if payment.channel == "card":  # voided or refunded on the terminal: the card page does it
+        return redirect("card:refund", pk=payment.pk)
     open_shifts = Shift.objects.filter(
         community_id=payment.community_id, state=Shift.State.OPEN
     ).select_related("cashier")
@@ -251,7 +253,7 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.counter_refund(
+            done = services.counter_refund(
                 payment=payment,
                 amount_fen=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
@@ -262,7 +264,10 @@ def refund(request: HttpRequest, pk: int) -> HttpResponse:
         except (ValueError, AccessDenied) as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _("已退款"))
+            if getattr(done, "state", "") == "pending":
+                messages.success(request, _("退款已提交, 等待支付渠道确认"))
+            else:
+                messages.success(request, _("已退款"))
             return redirect("counter:household", pk=payment.unit_id)
     return render(
         request,

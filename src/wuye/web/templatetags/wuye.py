@@ -35,16 +35,22 @@ def permille(value: int | None) -> str:
     return f"{sign}{v // 10}.{v % 10}%"
 
 
+# Reconciliation and terminal management: finance and admin act, managers and auditors read.
+_BACK_OFFICE_READ = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.AUDITOR})
+
 NAV = [
     ("web:home", _("首页"), access.DASHBOARD),
     ("counter:index", _("收费台"), frozenset({Role.CASHIER, Role.FINANCE, Role.ADMIN})),
     ("receipts:list", _("收据"), RECEIPTS_READ),
+    ("notices:index", _("缴费通知单"), frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER})),
     ("web:communities", _("小区/房屋"), access.ESTATES),
     ("web:bills", _("账单"), access.BILLS),
     ("web:waivers", pgettext_lazy("nav", "减免"), access.WAIVERS_READ),
     ("web:runs", _("出账"), access.RUNS_READ),
+    ("reconciliation:day", _("对账"), _BACK_OFFICE_READ),
     ("imports:index", _("导入导出"), access.IMPORTS),
     ("web:merchants", _("商户"), access.MERCHANTS),
+    ("terminals:list", _("终端管理"), _BACK_OFFICE_READ),
     ("web:jobs", _("任务"), access.JOBS),
 ]
 

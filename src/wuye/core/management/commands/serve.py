@@ -76,6 +76,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("停止中 (stopping)…")
         finally:
+            # A second Ctrl-C/SIGTERM (a service manager, a terminal sending it to the whole
+            # group) must not cut the orderly stop of the children short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             for p in procs:
                 if p.poll() is None:
                     p.terminate()  # SIGTERM: the worker finishes its task, the server stops
