@@ -156,10 +156,14 @@ class _Ids:
     order: int
     entry: int
     payment: int
+    has_sequence: bool = False  # the community's receipt sequence for the year exists
 
 
-def _load_pg(unit_id: int, key: str, ids: list[int]) -> tuple[_Context | None, list[Bill], _Ids]:
-    """One statement: the context, the next ids, and the bills locked with their fee items.
+def _load_pg(
+    unit_id: int, key: str, ids: list[int], year: int
+) -> tuple[_Context | None, list[Bill], _Ids]:
+    """One statement: the context, the next ids, whether the community has its receipt
+    sequence for ``year``, and the bills locked with their fee items.
 
     The bills are ``ids`` and their late-fee bills, ``FOR UPDATE``; PostgreSQL's driver hands
     back Python dates and decimals, so they become model instances without the ORM compiler.
@@ -173,7 +177,9 @@ def _load_pg(unit_id: int, key: str, ids: list[int]) -> tuple[_Context | None, l
     sql = (
         "SELECT "
         + _CONTEXT_SQL.format(**names)
-        + f", {seq}, {seq}, {seq}, x.*"
+        + f", {seq}, {seq}, {seq},"
+        + f" EXISTS (SELECT 1 FROM {_t(ReceiptSequence)} s"
+        + " WHERE s.community_id = c.id AND s.year = %s), x.*"
         + _CONTEXT_FROM.format(**names)
         + f" LEFT JOIN LATERAL (SELECT {cols} FROM {names['bill']} b"
         f" JOIN {names['item']} i ON i.id = b.fee_item_id"
@@ -186,6 +192,7 @@ def _load_pg(unit_id: int, key: str, ids: list[int]) -> tuple[_Context | None, l
         Order._meta.db_table,
         JournalEntry._meta.db_table,
         Payment._meta.db_table,
+        year,
         ids,
         ids,
         Bill.Kind.LATE_FEE,
@@ -200,14 +207,14 @@ def _load_pg(unit_id: int, key: str, ids: list[int]) -> tuple[_Context | None, l
     n = len(_BILL_FIELDS)
     bills = []
     for row in rows:
-        values = row[13:]
+        values = row[14:]
         if values[0] is None:
             continue  # no bill: the one row of the outer join
         bill = Bill.from_db(DEFAULT_DB_ALIAS, _BILL_NAMES, values[:n])
         bill.fee_item = FeeItem.from_db(DEFAULT_DB_ALIAS, _ITEM_NAMES, values[n:])
         bills.append(bill)
     bills.sort(key=lambda b: b.pk)
-    return _context_of(first), bills, _Ids(first[10], first[11], first[12])
+    return _context_of(first), bills, _Ids(first[10], first[11], first[12], bool(first[13]))
 
 
 # --- the plan: every row, computed in Python before anything is written --------------------
@@ -597,13 +604,17 @@ def _rows(
     )
 
 
-def _write_pg(rows: _Rows, ids: _Ids) -> str | None:
+def _write_pg(rows: _Rows, ids: _Ids, *, commit: bool) -> str | None:
     """Two statements sent together (one round trip); return the receipt number or None.
 
     The first writes every row of the payment (ids taken beforehand, so no statement waits
     for another's answer); the second, last, takes the receipt number — see
     ``_receipt_sql``. psycopg's pipeline sends both, then waits once; an error in the first
-    skips the second and fails the transaction.
+    skips the second and fails the transaction. With ``commit`` (the caller's transaction
+    is this call's own and the receipt sequence exists, so nothing can be left to do) the
+    ``COMMIT`` goes in the same round trip: the community's sequence row is then held only
+    while the server commits, never while a busy client process gets round to sending
+    ``COMMIT``. An error skips it too, and the transaction rolls back.
     """
     params: list[Any] = []
     memo = f"{rows.memo_head}{ids.order}{rows.memo_tail}"[:200]
@@ -642,6 +653,10 @@ def _write_pg(rows: _Rows, ids: _Ids) -> str | None:
         with connection.connection.pipeline():
             first.execute(sql, params)
             last.execute(receipt_sql, receipt_params)
+            if commit:
+                # Django's atomic block then finds the transaction committed (psycopg's
+                # commit() of an idle connection does nothing) and runs its hooks.
+                connection.connection.commit()
         row = last.fetchone()
     return None if row is None else str(row[0])
 
@@ -782,10 +797,12 @@ def cash_checkout(
     ids = sorted(set(bill_ids))
     cashier_id = getattr(cashier, "pk", None)
     pg = connection.vendor == "postgresql"
+    own_transaction = not connection.in_atomic_block
     try:
         with transaction.atomic():
             if pg:
-                ctx, bills, new_ids = _load_pg(unit.pk, idempotency_key, ids)
+                year = timezone.localtime(now).year
+                ctx, bills, new_ids = _load_pg(unit.pk, idempotency_key, ids, year)
             else:
                 ctx = _context(unit.pk, idempotency_key)
                 bills = _bills_with_late_fee_bills(ids, lock=True) if ids and ctx else []
@@ -818,7 +835,7 @@ def cash_checkout(
                 now=now,
             )
             if pg:
-                number = _write_pg(rows, new_ids)
+                number = _write_pg(rows, new_ids, commit=own_transaction and new_ids.has_sequence)
                 order_id, entry_id, payment_id = new_ids.order, new_ids.entry, new_ids.payment
                 if number is None:  # the first receipt of the year: the payment is not in yet
                     Payment.objects.create(**_payment_row(rows, new_ids))

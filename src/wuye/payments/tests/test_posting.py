@@ -476,3 +476,76 @@ def test_one_bill_paid_concurrently_under_different_keys_is_paid_once():
     assert len(errors) == THREADS - 1
     assert all(isinstance(e, PaymentError) for e in errors)
     assert Bill.objects.get(pk=bill.pk).paid_fen == 10_000
+
+
+# --- owning its transaction (PostgreSQL): COMMIT in the same round trip ---------------------
+
+
+@pytest.fixture
+def commits(monkeypatch):
+    """The ``commit`` argument of every ``_write_pg`` call (the path really taken)."""
+    seen: list[bool] = []
+    real = posting._write_pg
+
+    def spy(rows, ids, *, commit):
+        seen.append(commit)
+        return real(rows, ids, commit=commit)
+
+    monkeypatch.setattr("wuye.payments.posting._write_pg", spy)
+    return seen
+
+
+@pytest.mark.parametrize("first_receipt", [False, True], ids=["sequence", "first-receipt"])
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipeline is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_owning_its_transaction_it_commits_with_the_receipt(commits, first_receipt):
+    hh = household()
+    if not first_receipt:
+        _sequence(hh)
+    bill = hh.bill(10_000)
+
+    payment = _fast(hh, [bill], tendered_fen=12_000)
+    again = _fast(hh, [hh.bill(5_000, month=2)])
+
+    assert commits == [not first_receipt, True]
+    assert not connection.in_atomic_block
+    stored = Payment.objects.get(pk=payment.pk)
+    assert (stored.receipt_number, stored.change_fen) == (payment.receipt_number, 2_000)
+    assert Bill.objects.get(pk=bill.pk).outstanding_fen == 0
+    assert int(again.receipt_number.rsplit("-", 1)[1]) == 2
+    assert not OrderBill.objects.filter(pending=True).exists()
+    assert unbalanced_entry_ids() == [] and receivable_mismatches() == []
+
+
+@pytest.mark.parametrize("where", ["writes", "receipt"])
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the pipeline is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_owning_its_transaction_a_failing_statement_commits_nothing(commits, monkeypatch, where):
+    hh = household()
+    _sequence(hh)
+    bill = hh.bill(10_000)
+    before = _counts()
+    if where == "receipt":
+        monkeypatch.setattr(
+            "wuye.payments.posting._receipt_sql", lambda rows, ids: ("SELECT 1 / 0", [])
+        )
+    else:
+        real_insert = posting._insert
+
+        def bad_insert(model, rows, params, **kw):
+            if model is PaymentAttempt:
+                rows = [{**rows[0], "result": "x" * 13}]
+            return real_insert(model, rows, params, **kw)
+
+        monkeypatch.setattr("wuye.payments.posting._insert", bad_insert)
+
+    with pytest.raises(DatabaseError):
+        _fast(hh, [bill])
+
+    assert commits == [True]
+    assert _counts() == before
+    assert ReceiptSequence.objects.get(community=hh.community).last_seq == 0
+    monkeypatch.undo()
+    assert _fast(hh, [bill]).receipt_number.endswith("-000001")  # the connection is usable
