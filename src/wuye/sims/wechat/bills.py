@@ -244,7 +244,9 @@ def bank_credit(bill: DayBill, *, mchid: str, day: date, balance_fen: int) -> st
                 yuan(balance_fen + bill.net_fen),
                 PAYER_NAME,
                 PAYER_ACCOUNT,
-                f"微信支付结算 {day:%Y%m%d} {mchid}",
+                # The settlement date (the bill's day + 1), as the card acquirer's credit
+                # names its settlement date: reconciliation ties the credit to it.
+                f"微信支付结算 {day + timedelta(days=1):%Y%m%d} {mchid}",
             ]
         )
     return out.getvalue()
