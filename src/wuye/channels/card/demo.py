@@ -34,6 +34,7 @@ and ``wuye sim acquirer export`` carry on from the history. A second call adds n
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -234,7 +235,13 @@ class _Replay:
         if req is None:
             raise RuntimeError(f"terminal {self.terminal.tid}: no request to run")
         self.clock.step(20)
-        return self.runner.handle(req)
+        out = self.runner.handle(req)
+        # the client stamps its last transaction with the wall clock: tell Wuye the demo's
+        term = self.runner.term
+        with term.store.atomic():
+            term.store.put("state.last_txn_at", self.clock().isoformat(timespec="seconds"))
+        self.runner.heartbeat()
+        return out
 
     def purchase(
         self, shift: Shift, unit: Unit, bill_ids: list[int], key: str, card: tuple[str, str, str]
@@ -300,6 +307,46 @@ def demo_load_card(*, today: date, say: Callable[[str], None]) -> None:
     )
 
 
+def fresh_books(*, terminal_dir: Path, acquirer_dir: Path) -> None:
+    """Start the terminal's and the simulator's books afresh for a fresh demo database.
+
+    A directory left by an earlier demo (``wuye demo --reset`` keeps the data directory) holds
+    that life's batch, unsettled transactions and undelivered reports, which would otherwise
+    be settled and reported into the new database. The terminal's configuration (written by
+    ``demo_load_terminals`` with the new token) is kept. Raise ConfigError when the terminal
+    has no configuration.
+    """
+    from wuye.posterm.config import ConfigError, load, terminal_init
+    from wuye.posterm.store import Store
+
+    store = Store(terminal_dir)
+    try:
+        cfg = load(store)
+        used = sum(
+            store.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("report", "txn", "reversal", "refund_out", "handled_request")
+        )
+    finally:
+        store.close()
+    if cfg is None:
+        raise ConfigError(f"{terminal_dir}: no configuration (demo_load_terminals first)")
+    for old in acquirer_dir.glob("acquirer.sqlite3*"):
+        old.unlink()
+    if used:
+        shutil.rmtree(terminal_dir)
+        terminal_init(
+            tid=cfg.tid,
+            mid=cfg.mid,
+            tmk_hex=cfg.tmk.hex(),
+            acquirer=cfg.acquirer,
+            server_url=cfg.server_url,
+            token=cfg.token,
+            merchant_name=cfg.merchant_name,
+            serial=cfg.serial,
+            data_dir=terminal_dir,
+        )
+
+
 def card_history_replay(
     *, terminal: Terminal, today: date, data_dir: Path | None = None
 ) -> CardDemoResult:
@@ -319,7 +366,9 @@ def card_history_replay(
     cashier, finance = _staff(terminal)
     days = _days(today, DAYS)
     clock = DemoClock(_at(days[0], OPEN_AT))
-    books = default_data_dir(terminal.tid).parent.parent / "acquirer"  # `wuye sim acquirer`'s
+    data_dir = data_dir or default_data_dir(terminal.tid)
+    books = data_dir.parent.parent / "acquirer"  # where `wuye sim acquirer` keeps its books
+    fresh_books(terminal_dir=data_dir, acquirer_dir=books)
     acquirer = start_acquirer(
         books,
         terminals=[(terminal.tid, terminal.mid, bytes.fromhex(terminal.tmk))],

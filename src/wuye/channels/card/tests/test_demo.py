@@ -141,3 +141,44 @@ def test_the_card_history_goes_the_real_way_and_adds_up(tmp_path, monkeypatch):
 def test_the_card_history_needs_the_demo_terminal():
     with pytest.raises(ValueError, match="demo_load_terminals"):
         demo_load_card(today=TODAY, say=print)
+
+
+def test_books_left_by_an_earlier_demo_are_started_afresh(tmp_path, monkeypatch):
+    """``wuye demo --reset`` keeps the data directory: an earlier life's undelivered report and
+    unsettled transaction must not reach the new database or its first settlement."""
+    import json
+
+    from wuye.posterm.config import load
+    from wuye.posterm.store import Store
+    from wuye.terminals.services import terminal_authenticate
+
+    _small_demo(tmp_path, monkeypatch)
+    store = Store(tmp_path / "terminal" / DEMO_TID)
+    old = {"report_id": f"{DEMO_TID}-000007-000031-purchase", "kind": "purchase"}
+    with store.atomic():
+        store.db.execute(
+            "INSERT INTO report(report_id, endpoint, payload, created_at) VALUES (?, ?, ?, ?)",
+            (old["report_id"], "results", json.dumps(old), "2026-01-05T10:00:00"),
+        )
+        store.db.execute(
+            "INSERT INTO txn(batch, stan, kind, amount_fen, rrn, auth_code, txn_date, card_class,"
+            " masked_pan, entry_mode, status) VALUES ('000007', '000031', 'purchase', 99900,"
+            " '010500000001', 'ABC123', '20260105', 'DEBIT', '622202*********0017', 'chip',"
+            " 'approved')"
+        )
+    store.close()
+    (tmp_path / "acquirer").mkdir()
+    (tmp_path / "acquirer" / "acquirer.sqlite3").write_bytes(b"an earlier demo's books")
+
+    demo_load_card(today=TODAY, say=lambda _m: None)
+
+    assert not TerminalReport.objects.filter(report_id=old["report_id"]).exists()
+    settlements = Settlement.objects.order_by("pk")
+    assert settlements.count() == DAYS
+    assert all(s.verdict == Settlement.Verdict.BALANCED and s.matches for s in settlements)
+    store = Store(tmp_path / "terminal" / DEMO_TID)
+    try:
+        cfg = load(store)
+    finally:
+        store.close()
+    assert cfg is not None and terminal_authenticate(tid=DEMO_TID, token=cfg.token).tid == DEMO_TID
