@@ -53,6 +53,7 @@ from wuye.counter.selectors import shift_expected_cash
 from wuye.counter.services import counter_order_start, shift_close, shift_open
 from wuye.estates.models import Unit
 from wuye.payments.models import Order, Payment
+from wuye.payments.services import BillInPendingOrder
 from wuye.posterm.engine import TAP_NO_PIN_LIMIT_FEN
 from wuye.posterm.server import ServerClient, ServerRefused
 from wuye.terminals.models import Settlement, Terminal, TerminalReport
@@ -170,7 +171,7 @@ def _at(day: date, t: time) -> datetime:
 
 
 def _owing(community_id: int, rng: random.Random) -> list[tuple[Unit, list[int]]]:
-    """Households of the community with unpaid bills (not in another order), shuffled."""
+    """Households of the community with unpaid bills (their two oldest), shuffled."""
     rows = (
         Bill.objects.filter(
             community_id=community_id, amount_fen__gt=F("paid_fen") + F("waived_fen")
@@ -245,17 +246,21 @@ class _Replay:
 
     def purchase(
         self, shift: Shift, unit: Unit, bill_ids: list[int], key: str, card: tuple[str, str, str]
-    ) -> tuple[Order, Payment | None]:
-        """The counter's card payment: order → push → terminal → report; return order, payment."""
-        order = counter_order_start(
-            shift=shift,
-            unit=unit,
-            bill_ids=bill_ids,
-            amount_fen=None,
-            channel=CODE,
-            idempotency_key=key,
-            now=self.clock(),
-        )
+    ) -> tuple[Order | None, Payment | None]:
+        """The counter's card payment: order → push → terminal → report; return order and
+        payment (no order when one of the bills is in an open order already)."""
+        try:
+            order = counter_order_start(
+                shift=shift,
+                unit=unit,
+                bill_ids=bill_ids,
+                amount_fen=None,
+                channel=CODE,
+                idempotency_key=key,
+                now=self.clock(),
+            )
+        except BillInPendingOrder:
+            return None, None
         if card[2] == "tap" and order.amount_fen >= TAP_NO_PIN_LIMIT_FEN:
             card = CREDIT  # over the no-PIN limit: the card goes in the reader with its PIN
         card_order_push(order=order, now=self.clock.step(10))
@@ -422,7 +427,7 @@ def _replay_days(replay: _Replay, days: list[date], cashier: User, finance: User
             key = f"demo-card-{day:%Y%m%d}-{n}"
             if day == decline_day and n == 0:
                 order, payment = replay.purchase(shift, unit, bill_ids, key, LOW_BALANCE)
-                if payment is None:
+                if order is not None and payment is None:
                     result.declined += 1
                     card_order_cancel(order=order, now=clock.step(30))
                     key += "-2"  # the household pays again with another card
