@@ -83,7 +83,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @access.role_required(COUNTER)
 def search(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
-    units = list(web_selectors.unit_search(units=_units(request), text=text, limit=20))
+    units = selectors.household_search(units=_units(request), text=text, limit=20)
     owners = web_selectors.primary_residents([u.pk for u in units])
     ctx: dict[str, Any] = {"q": text, "rows": [(u, owners.get(u.pk)) for u in units]}
     if _is_htmx(request):

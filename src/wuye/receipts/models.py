@@ -56,7 +56,7 @@ class Receipt(models.Model):
     year = models.PositiveSmallIntegerField(_("年度"))
     seq = models.PositiveIntegerField(_("序号"))
     kind = models.CharField(_("类型"), max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
-    reference = models.CharField(_("业务单号"), max_length=64)
+    reference = models.CharField(_("业务单号"), max_length=200)
     content = models.JSONField(_("收据内容"))
     amount_fen = models.BigIntegerField(_("金额(分)"))
     household_label = models.CharField(_("房屋"), max_length=60)

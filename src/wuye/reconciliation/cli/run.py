@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
 
 from wuye.reconciliation.calendar import CalendarUnknown
 from wuye.reconciliation.matching import reconcile_day
@@ -25,6 +26,11 @@ def add_arguments(parser: CommandParser) -> None:
     )
     parser.add_argument("--company", help="公司 id 或统一社会信用代码")
     parser.add_argument("--user", help="执行人 username")
+    parser.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="只匹配, 不自动处理 (match only; leave every exception to finance)",
+    )
     parser.add_argument("--json", action="store_true", help="print the runs as JSON")
 
 
@@ -44,6 +50,18 @@ def handle(command: Any, **opts: Any) -> None:
         )
     except CalendarUnknown as exc:
         raise CommandError(str(exc)) from None
+    if not opts.get("no_rules"):
+        # The same automatic resolutions the finance page's run applies (each undoable there).
+        from wuye.reconciliation.rules import rules_apply
+
+        rules = rules_apply(
+            company_id=company.pk, settle_date=settle_date, now=timezone.now(), channel=channel
+        )
+        done = rules.as_dict()
+        command.stderr.write(
+            "rules: {payments_posted} channel-only payments posted, {arrivals_booked} arrivals "
+            "booked, {left_open} left to finance".format(**done)
+        )
     if opts.get("json"):
         command.stdout.write(
             json.dumps(

@@ -28,18 +28,14 @@ from wuye.estates.models import Company
 def channels_history_load(*, today: date, say: Callable[[str], None], server_url: str) -> None:
     """Register the demo POS terminal and replay card, QR and bill-notice payments through the
     real channels against in-process simulators (each part's ``demo`` module says how)."""
+    from wuye.channels.card.demo import demo_load_card
     from wuye.channels.qrpay.demo import demo_load_qr
     from wuye.notices.demo import demo_load_notices
     from wuye.terminals.demo import demo_load_terminals
 
     say("POS 终端与银行卡 (terminal and card payments)…")
     demo_load_terminals(today=today, say=say, server_url=server_url)
-    try:
-        from wuye.channels.card.demo import demo_load_card
-    except ImportError:
-        pass
-    else:
-        demo_load_card(today=today, say=say)
+    demo_load_card(today=today, say=say)
     say("扫码支付 (QR payments: WeChat Pay, Alipay, Huabei)…")
     demo_load_qr(today=today, say=say)
     demo_load_notices(today=today, say=say)
