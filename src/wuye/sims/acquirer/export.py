@@ -15,14 +15,11 @@ from pathlib import Path
 
 from wuye.core.money import format_yuan
 from wuye.sims.acquirer.store import Store
+from wuye.sims.bankfile import settlement_credit_csv
 
 SETTLEMENT_HEADER = (
     "settle_date,txn_date,txn_time,mid,tid,batch_no,stan,rrn,auth_code,txn_type,card_no,"
     "card_type,amount,fee,net_amount,orig_rrn"
-)
-BANK_HEADER = (
-    "txn_date,value_date,serial_no,direction,amount,balance,counterparty_name,"
-    "counterparty_account,memo"
 )
 
 FeeFn = Callable[[str, str, int, date], int]
@@ -152,14 +149,16 @@ def export(
         path = out / f"acquirer_{mid}_{day}.csv"
         path.write_bytes(data)
         written.append(path)
-        bank = [BANK_HEADER]
-        if net:
-            bank.append(",".join([
-                day, day, f"POS{day}{mid[-6:]}", "C" if net > 0 else "D", format_yuan(abs(net)),
-                format_yuan(opening_balance_fen + before + net), acquirer_name, acquirer_account,
-                f"POS清算 {day} {mid}",
-            ]))
+        bank = settlement_credit_csv(
+            net_fen=net,
+            booked_on=settle_date,
+            serial_no=f"POS{day}{mid[-6:]}",
+            memo=f"POS清算 {day} {mid}",
+            payer_name=acquirer_name,
+            payer_account=acquirer_account,
+            opening_fen=opening_balance_fen + before,
+        )
         bank_path = out / f"bank_{mid}_{day}.csv"
-        bank_path.write_bytes(("\n".join(bank) + "\n").encode("utf-8"))
+        bank_path.write_bytes(bank.encode("utf-8"))
         written.append(bank_path)
     return written

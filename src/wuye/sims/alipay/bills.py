@@ -20,6 +20,7 @@ from wuye.channels.alipay.client import CHINA
 from wuye.channels.alipay.constants import CREDIT_FUNDING
 from wuye.core.money import format_yuan
 from wuye.sims.alipay.state import AlipaySim, Trade, day_bounds
+from wuye.sims.bankfile import next_working_day, settlement_credit_csv
 
 COLUMNS = [
     "支付宝交易号",
@@ -180,54 +181,20 @@ def bill_zip(sim: AlipaySim, day: date, fee: FeeFn, *, exported_at: datetime) ->
     return buf.getvalue()
 
 
-def next_working_day(day: date) -> date:
-    """Return the first Chinese working day after ``day`` (chinesecalendar)."""
-    import chinese_calendar
-
-    nxt = day + timedelta(days=1)
-    try:
-        while not chinese_calendar.is_workday(nxt):
-            nxt += timedelta(days=1)
-    except NotImplementedError:  # beyond the calendar's years: weekdays only
-        while nxt.weekday() >= 5:
-            nxt += timedelta(days=1)
-    return nxt
-
-
 def bank_credit_csv(
     sim: AlipaySim, day: date, fee: FeeFn, *, account_no: str, opening_fen: int = 0
 ) -> str:
-    """Return the §4 bank statement CSV with the T+1 credit of ``day``'s net settlement."""
+    """Return the §4 bank statement CSV with the T+1 credit of ``day``'s net settlement (the
+    memo names the bill's settlement date, D+1)."""
     rows = bill_rows(sim, day, fee)
     net = sum(r.amount_fen + r.fee_fen for r in rows)
-    credit_on = next_working_day(day)  # the memo names the bill's settlement date, D+1
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "txn_date",
-            "value_date",
-            "serial_no",
-            "direction",
-            "amount",
-            "balance",
-            "counterparty_name",
-            "counterparty_account",
-            "memo",
-        ]
+    credit_on = next_working_day(day)
+    return settlement_credit_csv(
+        net_fen=net,
+        booked_on=credit_on,
+        serial_no=f"ALI{day:%Y%m%d}{sim.pid[-6:]}",
+        memo=f"支付宝结算 {day + timedelta(days=1):%Y%m%d} {sim.pid}",
+        payer_name="支付宝（中国）网络技术有限公司",
+        payer_account=account_no,
+        opening_fen=opening_fen,
     )
-    if net:
-        writer.writerow(
-            [
-                f"{credit_on:%Y%m%d}",
-                f"{credit_on:%Y%m%d}",
-                f"ALI{day:%Y%m%d}{sim.pid[-6:]}",
-                "C" if net > 0 else "D",
-                format_yuan(abs(net)),
-                format_yuan(opening_fen + net),
-                "支付宝（中国）网络技术有限公司",
-                account_no,
-                f"支付宝结算 {day + timedelta(days=1):%Y%m%d} {sim.pid}",
-            ]
-        )
-    return out.getvalue()

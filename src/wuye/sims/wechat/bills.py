@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from wuye.core.money import Rounding, div_round
+from wuye.sims.bankfile import next_working_day, settlement_credit_csv
 
 HEADER = (
     "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,"
@@ -198,55 +199,19 @@ def trade_bill(state: dict[str, Any], *, mchid: str, appid: str, day: date) -> D
     return DayBill(out.getvalue(), paid, refunded, fees)
 
 
-def next_working_day(day: date) -> date:
-    """Return the first Chinese working day after ``day`` (holidays and 调休 known)."""
-    try:
-        from chinese_calendar import is_workday
-    except ImportError:  # pragma: no cover - pinned dependency
-        return day + timedelta(days=1)
-    nxt = day + timedelta(days=1)
-    for _ in range(30):
-        try:
-            if is_workday(nxt):
-                return nxt
-        except NotImplementedError:  # a year the calendar does not know yet
-            return nxt if nxt.weekday() < 5 else nxt + timedelta(days=7 - nxt.weekday())
-        nxt += timedelta(days=1)
-    return nxt  # pragma: no cover
-
-
 def bank_credit(bill: DayBill, *, mchid: str, day: date, balance_fen: int) -> str:
-    """Return the §4 bank-statement CSV crediting ``bill``'s net amount on T+1."""
+    """Return the §4 bank-statement CSV crediting ``bill``'s net amount on T+1.
+
+    The memo names the settlement date (the bill's day + 1), as the card acquirer's credit
+    names its settlement date: reconciliation ties the credit to it.
+    """
     value = next_working_day(day)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "txn_date",
-            "value_date",
-            "serial_no",
-            "direction",
-            "amount",
-            "balance",
-            "counterparty_name",
-            "counterparty_account",
-            "memo",
-        ]
+    return settlement_credit_csv(
+        net_fen=bill.net_fen,
+        booked_on=value,
+        serial_no=f"WX{value:%Y%m%d}{mchid}",
+        memo=f"微信支付结算 {day + timedelta(days=1):%Y%m%d} {mchid}",
+        payer_name=PAYER_NAME,
+        payer_account=PAYER_ACCOUNT,
+        opening_fen=balance_fen,
     )
-    if bill.net_fen > 0:
-        writer.writerow(
-            [
-                f"{value:%Y%m%d}",
-                f"{value:%Y%m%d}",
-                f"WX{value:%Y%m%d}{mchid}",
-                "C",
-                yuan(bill.net_fen),
-                yuan(balance_fen + bill.net_fen),
-                PAYER_NAME,
-                PAYER_ACCOUNT,
-                # The settlement date (the bill's day + 1), as the card acquirer's credit
-                # names its settlement date: reconciliation ties the credit to it.
-                f"微信支付结算 {day + timedelta(days=1):%Y%m%d} {mchid}",
-            ]
-        )
-    return out.getvalue()
