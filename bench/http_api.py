@@ -12,8 +12,12 @@ starts gunicorn (``--server-workers`` sync workers) on ``wuye.wsgi`` with the se
 middleware that touches no database. Each client process logs in through ``/login/``
 (session and CSRF cookies, as a browser does), then, started together:
 
-1. **bare**: POSTs a small JSON body to ``/bench/bare/``;
-2. **payments**: POSTs ``{"unit_id", "bill_ids", "idempotency_key"}`` to ``/api/payments/``,
+1. **bare**: POSTs a small JSON body to ``/bench/bare/`` (same gunicorn, same middleware
+   stack, session cookie and CSRF token checked; it never reads ``request.user``, so no
+   statement reaches the database);
+2. **bare with login**: the same to ``/bench/bare-user/``, which also checks the login (the
+   session row and the user row: 2 statements);
+3. **payments**: POSTs ``{"unit_id", "bill_ids", "idempotency_key"}`` to ``/api/payments/``,
    one bill of its own community each time (the real service: ``payments.posting``).
 
 The server keeps its database connections (``WUYE_CONN_MAX_AGE``, default here 600 s, as a
@@ -188,8 +192,9 @@ def _client(args: tuple) -> list[float]:
             latencies = []
             while time.time() < start_at:
                 time.sleep(0.001)
-        if kind == "bare":
-            path, body = "/bench/bare/", {"unit_id": 1, "bill_ids": [job], "idempotency_key": "x"}
+        if kind in ("bare", "bare-user"):
+            path = f"/bench/{kind}/"
+            body = {"unit_id": 1, "bill_ids": [job], "idempotency_key": "x"}
         else:
             unit_id, bill_id = job
             path = "/api/payments/"
@@ -240,6 +245,13 @@ def main(argv: list[str] | None = None) -> dict:
             ]
         )
         start = time.time() + 5
+        bare_user = _run(
+            [
+                (seed["users"][i], "bare-user", list(range(w)), list(range(args.bare // c)), start)
+                for i in range(c)
+            ]
+        )
+        start = time.time() + 5
         paid = _run(
             [
                 (seed["users"][i], "payments", seed["jobs"][i][:w], seed["jobs"][i][w:], start)
@@ -255,8 +267,10 @@ def main(argv: list[str] | None = None) -> dict:
         "clients": args.clients,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "bare_json_view": bare,
+        "bare_view_with_login": bare_user,
         "payments_api": paid,
         "ratio_payments_to_bare": round(paid["per_s"] / bare["per_s"], 3),
+        "ratio_payments_to_bare_with_login": round(paid["per_s"] / bare_user["per_s"], 3),
     }
     print(json.dumps(result, ensure_ascii=False))
     return result

@@ -2,7 +2,8 @@
 
 The bare view is the yardstick: a Django JSON view behind the same middleware (sessions,
 CSRF check, locale…) on the same server that parses the body and answers, touching no
-database.
+database. ``POST /bench/bare-user/`` is the same plus the login check (session and user
+read), to show what authentication alone costs.
 """
 
 import json
@@ -20,4 +21,18 @@ def bare(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True, "keys": sorted(body)}, status=201)
 
 
-urlpatterns = [path("bench/bare/", bare), *wuye_urlpatterns]
+@require_POST
+def bare_user(request: HttpRequest) -> JsonResponse:
+    """The bare view plus the login check: Django reads the session and the user (2
+    statements), as any view that needs a logged-in user does."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "login"}, status=401)
+    body = json.loads(request.body or b"{}")
+    return JsonResponse({"ok": True, "keys": sorted(body)}, status=201)
+
+
+urlpatterns = [
+    path("bench/bare/", bare),
+    path("bench/bare-user/", bare_user),
+    *wuye_urlpatterns,
+]

@@ -40,6 +40,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
@@ -92,6 +93,11 @@ class _Context:
 
 
 def _t(model: type[models.Model]) -> str:
+    return _quoted_table(model, connection.vendor)
+
+
+@cache
+def _quoted_table(model: type[models.Model], vendor: str) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
@@ -149,6 +155,30 @@ _BILL_NAMES = [f.attname for f in _BILL_FIELDS]
 _ITEM_NAMES = [f.attname for f in _ITEM_FIELDS]
 
 
+class _Prepared(psycopg.Cursor):
+    """A server-binding cursor whose every statement is prepared (PostgreSQL).
+
+    Django's cursors bind client-side, so the server parses and plans each statement anew;
+    the checkout's few statements have one text per shape (one bill, two bills…), so the
+    server keeps them parsed and planned per connection, as psycopg does for the plain-SQL
+    baseline of ``bench/payments.py``.
+    """
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def _pg_cursor() -> Any:
+    """A Django cursor wrapper (logged like any other) around a ``_Prepared`` cursor."""
+    connection.cursor().close()  # connected, time zone loaders set (Django's own cursor does)
+    raw: Any = _Prepared(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
 @dataclass(frozen=True)
 class _Ids:
     """Ids taken from the tables' sequences before the rows are written (PostgreSQL)."""
@@ -183,8 +213,8 @@ def _load_pg(
         + _CONTEXT_FROM.format(**names)
         + f" LEFT JOIN LATERAL (SELECT {cols} FROM {names['bill']} b"
         f" JOIN {names['item']} i ON i.id = b.fee_item_id"
-        " WHERE b.id = ANY(%s) OR (b.parent_id = ANY(%s) AND b.kind = %s)"
-        " FOR UPDATE OF b) x ON true WHERE u.id = %s"
+        " WHERE b.id = ANY(%s::bigint[]) OR (b.parent_id = ANY(%s::bigint[]) AND b.kind = %s)"
+        " FOR UPDATE OF b) x ON true WHERE u.id = %s::bigint"
     )
     params: list[Any] = [
         Resident.Role.OWNER,
@@ -198,7 +228,7 @@ def _load_pg(
         Bill.Kind.LATE_FEE,
         unit_id,
     ]
-    with connection.cursor() as cursor:
+    with _pg_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not rows:
@@ -385,6 +415,26 @@ class _Column:
     cast: str  # the placeholder with its type: ``%s::bigint``
     auto_now: bool
     primary_key: bool
+    plain: tuple[type, ...]  # value types the field would store unchanged (no preparation)
+
+
+# Fields (these exact classes, not subclasses such as encrypted fields) whose
+# ``get_db_prep_save`` hands back a value of these exact types unchanged: skipping the call
+# for them stores the same value and saves most of the Python of building a row.
+_PLAIN: dict[type[models.Field], tuple[type, ...]] = {
+    models.BigIntegerField: (int,),
+    models.IntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveBigIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.BigAutoField: (int,),
+    models.AutoField: (int,),
+    models.ForeignKey: (int,),
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+}
 
 
 @cache
@@ -404,6 +454,7 @@ def _columns(model: type[models.Model], vendor: str) -> tuple[_Column, ...]:
                 cast=f"%s::{kind}",
                 auto_now=bool(getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)),
                 primary_key=bool(f.primary_key),
+                plain=_PLAIN.get(type(f), ()),
             )
         )
     return tuple(out)
@@ -441,7 +492,10 @@ def _select(
             value = timezone.now()
         else:
             value = c.field.get_default()
-        params.append(c.field.get_db_prep_save(value, conn))
+        if c.plain and (value is None or type(value) in c.plain):
+            params.append(value)
+        else:
+            params.append(c.field.get_db_prep_save(value, conn))
         exprs.append(c.cast)
     return cols, ", ".join(exprs)
 
@@ -649,7 +703,7 @@ def _write_pg(rows: _Rows, ids: _Ids, *, commit: bool) -> str | None:
     sql = "WITH " + ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
     sql += " " + parts[-1]
     receipt_sql, receipt_params = _receipt_sql(rows, ids)
-    with connection.wrap_database_errors, connection.cursor() as first, connection.cursor() as last:
+    with connection.wrap_database_errors, _pg_cursor() as first, _pg_cursor() as last:
         with connection.connection.pipeline():
             first.execute(sql, params)
             last.execute(receipt_sql, receipt_params)

@@ -148,3 +148,57 @@ def test_without_login_csrf_or_post_it_refuses(counter):
     assert anonymous.post(URL, data="{}", content_type="application/json").status_code == 403
     assert no_token.post(URL, data="{}", content_type="application/json").status_code == 403
     assert client.get(URL).status_code == 405
+
+
+def _login(user) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/login/")
+    return client
+
+
+def test_the_scope_follows_the_memberships_communities_roles_and_shift(counter):
+    hh, _client = counter
+    from wuye.accounts.models import Membership, Role, User
+    from wuye.testing.factories import make_building, make_community, make_unit
+
+    here = hh.bill(10_000)
+    # A second community of the same company, with a household and a bill.
+    there = make_community(hh.community.company)
+    there_unit = make_unit(make_building(there))
+    there_bill = hh.bill(10_000, month=2)
+    type(there_bill).objects.filter(pk=there_bill.pk).update(unit=there_unit, community=there)
+    # A cashier limited to the first community, with an auditor role elsewhere (not counter).
+    limited = User.objects.create(username="limited-cashier")
+    member = Membership.objects.create(user=limited, company=hh.community.company, role="cashier")
+    member.communities.add(hh.community)
+    Membership.objects.create(user=limited, company=make_community().company, role=Role.AUDITOR)
+    shift_open(
+        cashier=limited,
+        community=hh.community,
+        counter_name="2号窗口",
+        opening_float_fen=0,
+        now=timezone.now(),
+    )
+    auditor = User.objects.create(username="auditor-only")
+    Membership.objects.create(user=auditor, company=hh.community.company, role=Role.AUDITOR)
+    client = _login(limited)
+
+    outside = _post(
+        client, {"unit_id": there_unit.pk, "bill_ids": [there_bill.pk], "idempotency_key": "s1"}
+    )
+    no_role = _post(
+        _login(auditor), {"unit_id": hh.unit.pk, "bill_ids": [here.pk], "idempotency_key": "s2"}
+    )
+    # The company-wide cashier may see the second community, but the shift is in the first.
+    elsewhere = _post(
+        _login(hh.cashier),
+        {"unit_id": there_unit.pk, "bill_ids": [there_bill.pk], "idempotency_key": "s3"},
+    )
+    inside = _post(client, {"unit_id": hh.unit.pk, "bill_ids": [here.pk], "idempotency_key": "s4"})
+
+    assert outside.status_code == 404 and outside.json()["field"] == "unit_id"
+    assert no_role.status_code == 403
+    assert elsewhere.status_code == 403
+    assert inside.status_code == 201, inside.content
+    assert Payment.objects.get().cashier_id == limited.pk

@@ -21,8 +21,12 @@ def test_the_fast_path_with_a_120_character_key_issues_its_receipt():
     hh = household()
 
     payment = cash_checkout(
-        unit=hh.unit, bill_ids=[], amount_fen=1_000, idempotency_key="f" * 120,
-        cashier=hh.cashier, now=NOW,
+        unit=hh.unit,
+        bill_ids=[],
+        amount_fen=1_000,
+        idempotency_key="f" * 120,
+        cashier=hh.cashier,
+        now=NOW,
     )
 
     assert Receipt.objects.filter(number=payment.receipt_number).exists()
@@ -31,8 +35,13 @@ def test_the_fast_path_with_a_120_character_key_issues_its_receipt():
 def test_the_two_step_path_with_a_120_character_key_issues_its_receipt():
     hh = household()
     order = order_create(
-        unit=hh.unit, bill_ids=[], amount_fen=1_000, channel="cash",
-        idempotency_key="t" * 120, cashier=hh.cashier, now=NOW,
+        unit=hh.unit,
+        bill_ids=[],
+        amount_fen=1_000,
+        channel="cash",
+        idempotency_key="t" * 120,
+        cashier=hh.cashier,
+        now=NOW,
     )
 
     payment = cash_pay(order=order, tendered_fen=1_000, now=NOW)
