@@ -90,11 +90,22 @@ class ChannelRecord(models.Model):
         PAYMENT = "payment", _("收款")
         REFUND = "refund", _("退款")
 
-    source = models.ForeignKey(SourceFile, on_delete=models.PROTECT, related_name="records")
+    # Rows are written only by the importer, a file's rows all with the SourceFile it has just
+    # created in the same transaction and that file's company (whose own foreign keys the
+    # database checks once per file). No database constraint on these two: PostgreSQL checks
+    # a foreign key with a trigger per row, which at a million rows cost more than the rows
+    # themselves (bench/RESULTS.md). PROTECT still guards deletes made through Django.
+    source = models.ForeignKey(
+        SourceFile, on_delete=models.PROTECT, related_name="records", db_constraint=False
+    )
     # No index of its own: recon_rec_day starts with company (a million-row import maintains
     # each index per row, so only the indexes a query uses are kept).
     company = models.ForeignKey(
-        "estates.Company", on_delete=models.PROTECT, related_name="+", db_index=False
+        "estates.Company",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     channel = models.CharField(_("渠道"), max_length=10, choices=Channel.choices)
     merchant_no = models.CharField(_("商户号"), max_length=32)
