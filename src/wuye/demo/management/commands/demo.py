@@ -53,6 +53,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-serve", action="store_true", help="只载入数据, 不启动服务 (load only)"
         )
+        parser.add_argument(
+            "--no-channels",
+            action="store_true",
+            help="不载入银行卡/扫码历史 (skip the card, QR and bill-notice histories)",
+        )
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
             "--units",
@@ -81,11 +86,12 @@ class Command(BaseCommand):
                 result = demo_load(
                     today=today, units=opts["units"], seed=opts["seed"], say=self.stdout.write
                 )
-                channels_history_load(
-                    today=today,
-                    say=self.stdout.write,
-                    server_url=f"http://127.0.0.1:{opts['port']}",
-                )
+                if not opts["no_channels"]:
+                    channels_history_load(
+                        today=today,
+                        say=self.stdout.write,
+                        server_url=f"http://127.0.0.1:{opts['port']}",
+                    )
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(
