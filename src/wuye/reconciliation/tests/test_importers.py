@@ -105,6 +105,25 @@ def test_acquirer_file_imports_every_row_and_the_settlement(company):
     assert (s.gross_fen, s.fee_fen, s.net_fen, s.row_count) == (148000, 760, 147240, 3)
 
 
+def test_every_record_carries_its_files_source_and_company_and_the_file_is_protected(company):
+    # The database no longer checks these two foreign keys per row (migration 0003): the
+    # importer is what keeps them right, and Django's PROTECT what keeps them alive.
+    from django.db.models import ProtectedError
+
+    sources = [
+        file_import(acquirer_csv(card_rows()), company=company, name="acq.csv").source,
+        file_import(wechat_bill(qr_rows(WECHAT_MCH)), company=company, name="wx.csv").source,
+    ]
+    for sf in sources:
+        recs = ChannelRecord.objects.filter(source=sf)
+        assert recs.count() == sf.row_count > 0
+        assert set(recs.values_list("source_id", "company_id")) == {(sf.pk, company.pk)}
+    assert ChannelRecord.objects.exclude(source__in=sources).count() == 0
+    with pytest.raises(ProtectedError):
+        sources[0].delete()
+    assert ChannelRecord.objects.filter(source=sources[0]).count() == 3
+
+
 def test_the_same_file_twice_adds_nothing(company):
     data = acquirer_csv(card_rows())
     first = file_import(data, company=company, name="a.csv")
