@@ -151,6 +151,9 @@ def test_a_delayed_notification_is_scheduled_later(http_sim: WechatSim) -> None:
     http_sim.wallet_pay(_order(http_sim, receiver.url, "WY-LATE"))
 
     receiver.wait(1)
+    deadline = time.monotonic() + 10  # the sim records the delivery after the answer arrives
+    while not http_sim.delivered and time.monotonic() < deadline:
+        time.sleep(0.02)
 
     assert len(receiver.bodies) == 1
     assert http_sim.delivered[-1].first_delay_s == 0.2
