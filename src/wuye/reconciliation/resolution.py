@@ -595,6 +595,7 @@ def exception_resolve(
                 % {"id": exc.pk, "state": exc.get_state_display()}
             )
         data: dict[str, Any] = {}
+        done: dict[str, Any] | None = None  # what a posting resolution records on the exception
         if action == Action.POST_PAYMENT:
             record = exc.channel_record
             paid_at = record.txn_at if record is not None else now
@@ -614,16 +615,7 @@ def exception_resolve(
                 "entry_ids": [payment.entry_id],
                 "unit_id": payment.unit_id,
             }
-            _done(
-                exc,
-                action=action,
-                user=user,
-                now=now,
-                note=note,
-                auto=auto,
-                entry_id=payment.entry_id,
-                payment=payment,
-            )
+            done = {"entry_id": payment.entry_id, "payment": payment}
         elif action == Action.REFUND_DUE:
             unit = None
             if unit_id is not None:
@@ -644,20 +636,11 @@ def exception_resolve(
                 user=user,
             )
             data = {"entry_ids": [entry.pk], "unit_id": unit.pk if unit else None}
-            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+            done = {"entry_id": entry.pk}
         elif action == Action.RECORD_REFUND:
             refund = channel_refund_record(exc, user=user, note=note, now=now)
             data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
-            _done(
-                exc,
-                action=action,
-                user=user,
-                now=now,
-                note=note,
-                auto=auto,
-                entry_id=refund.entry_id,
-                refund=refund,
-            )
+            done = {"entry_id": refund.entry_id, "refund": refund}
         elif action == Action.REVERSE_PAYMENT:
             if exc.payment_id is None:
                 raise ResolutionError(_("差异 #%(id)s 没有对应的我方收款") % {"id": exc.pk})
@@ -668,16 +651,7 @@ def exception_resolve(
                 now=now,
             )
             data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
-            _done(
-                exc,
-                action=action,
-                user=user,
-                now=now,
-                note=note,
-                auto=auto,
-                entry_id=refund.entry_id,
-                refund=refund,
-            )
+            done = {"entry_id": refund.entry_id, "refund": refund}
         elif action == Action.BOOK_FEE:
             if exc.expected_fen is None or exc.actual_fen is None:
                 raise ResolutionError(_("差异 #%(id)s 没有应收与实收手续费") % {"id": exc.pk})
@@ -691,11 +665,11 @@ def exception_resolve(
                 user=user,
             )
             data = {"entry_ids": [entry.pk], "difference_fen": exc.actual_fen - exc.expected_fen}
-            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+            done = {"entry_id": entry.pk}
         elif action == Action.BOOK_ARRIVAL:
             entry = _book_arrival(exc, user=user)
             data = {"entry_ids": [entry.pk]}
-            _done(exc, action=action, user=user, now=now, note=note, auto=auto, entry_id=entry.pk)
+            done = {"entry_id": entry.pk}
         elif action == Action.CHASE:
             # Still open: the money has not come. Who chases it and what they heard.
             exc.owner = exc.owner or (user if getattr(user, "pk", None) else None)
@@ -716,6 +690,8 @@ def exception_resolve(
                     "resolved_by",
                 ]
             )
+        if done is not None:
+            _done(exc, action=action, user=user, now=now, note=note, auto=auto, **done)
         _event(exc, action=action, user=user, now=now, note=note, auto=auto, **data)
         _audit(exc, user=user, action=action, detail={"auto": auto, **data})
     return exc
