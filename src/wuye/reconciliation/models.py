@@ -22,6 +22,8 @@
   instead of adding a second one. State: open → resolved / dismissed (by finance) or
   auto_resolved (by a rule, or because a re-run no longer finds it).
 - ``ReconExceptionEvent``: the exception's history (who, when, action, note, data).
+- ``ReconExceptionEntry``: the journal entries its resolutions posted (and their reversals).
+  An exception being chased (``chasing_since``, ``chased_by``, ``follow_up_on``) stays open.
 
 Channels are the payment channel codes of ``payments.Payment.channel``: ``card``, ``wechat``,
 ``alipay``. Money is integer fen everywhere.
@@ -315,6 +317,27 @@ class ReconException(models.Model):
     entry = models.ForeignKey(
         "ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Every journal entry a resolution of this exception posted, and the reversals an undo
+    # posted (``ReconExceptionEntry``); ``entry`` above is the resolution's last one.
+    entries = models.ManyToManyField(
+        "ledger.JournalEntry",
+        through="ReconExceptionEntry",
+        related_name="+",
+        blank=True,
+        verbose_name=_("相关凭证"),
+    )
+    # Chasing a missing, late or short arrival: the exception stays ``open`` (a re-run that
+    # finds the money closes it), these say who chases it and when to follow up.
+    chasing_since = models.DateTimeField(_("催查开始"), null=True, blank=True)
+    chased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("催查人"),
+    )
+    follow_up_on = models.DateField(_("跟进日期"), null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -354,3 +377,33 @@ class ReconExceptionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exception_id} {self.action}"
+
+
+class ReconExceptionEntry(models.Model):
+    """A journal entry posted for an exception: by a resolution (``posted``) or by the undo
+    of one (``reversal``). One resolution can post several (an arrival in two credits)."""
+
+    class Role(models.TextChoices):
+        POSTED = "posted", _("处理凭证")
+        REVERSAL = "reversal", _("撤销冲正")
+
+    exception = models.ForeignKey(
+        ReconException, on_delete=models.CASCADE, related_name="entry_links"
+    )
+    entry = models.ForeignKey("ledger.JournalEntry", on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(_("作用"), max_length=10, choices=Role.choices)
+    action = models.CharField(_("动作"), max_length=40)
+    at = models.DateTimeField(_("时间"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exception", "entry"], name="uniq_recon_exception_entry"
+            )
+        ]
+        ordering = ["exception_id", "entry_id"]
+        verbose_name = _("差异相关凭证")
+        verbose_name_plural = _("差异相关凭证")
+
+    def __str__(self) -> str:
+        return f"{self.exception_id} {self.role} {self.entry_id}"
