@@ -18,17 +18,31 @@ audit event. The postings (see docs/reconciliation.md, "Resolving exceptions"):
 - arrival: Dr BANK (the bank's credit) + Dr FEE_EXPENSE (the fee the contract allows) /
   Cr CLEARING (channel) — the settlement date's clearing balance reaches zero when all of it
   arrived; a short arrival leaves the shortfall visibly in transit;
-- chase (a missing or late arrival): state and note only, no posting.
+- amount mismatch (the channel took another amount than Wuye recorded for a payment) →
+  adjust to the channel's amount: took more, Dr CLEARING / Cr PREPAID or REFUND_PAYABLE
+  (household, by the community's surplus policy unless finance chooses); took less, either
+  the household owes it again (a partial ``recon-void`` refund of our payment: its bills
+  reopen by the difference, Dr RECEIVABLE / Cr CLEARING) or it is written off (Dr
+  CASH_OVER_SHORT / Cr CLEARING);
+- duplicate (the channel charged the payer twice) → record the second charge as money
+  received: Dr CLEARING / Cr PREPAID or REFUND_PAYABLE (household, by policy);
+- chase (a missing, late or short arrival): no posting; who chases it and when to follow up.
+  The exception stays open, so the re-run that finds the money closes it.
+
+Every entry a resolution posts is linked to the exception (``ReconExceptionEntry``, role
+``posted``), and so is every reversal an undo posts (role ``reversal``).
 
 Undo (of an automatic or a manual resolution) reverses exactly what was posted: the ledger
-entries with ``entry_reverse``; a payment posted from a channel-only record with a full
-``recon-void`` refund, so its bills reopen.
+entries with ``entry_reverse`` (a prepaid credit only while the household's balance still
+holds it); a payment posted from a channel-only record with a full ``recon-void`` refund, so
+its bills reopen. A payment given back (reverse, or the household owing a shortfall again) is
+final.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
@@ -43,8 +57,8 @@ from wuye.billing.models import Bill
 from wuye.channels.base import ChannelResult, PaymentResponse, RefundResponse
 from wuye.core.money import format_yuan
 from wuye.core.services import audit_record
-from wuye.estates.models import Company, Unit
-from wuye.ledger.models import AccountKind, JournalEntry
+from wuye.estates.models import Community, Company, Unit
+from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
 from wuye.ledger.services import Line, credit, debit, entry_post, entry_reverse
 from wuye.payments.models import Order, OrderBill, Payment, PaymentAttempt
 from wuye.payments.services import order_create, payment_capture, refund_create
@@ -55,6 +69,7 @@ from wuye.reconciliation.models import (
     ChannelRecord,
     ChannelSettlement,
     ReconException,
+    ReconExceptionEntry,
     ReconExceptionEvent,
 )
 
@@ -239,7 +254,9 @@ def _fresh_reference(channel: str, reference: str) -> str:
         payment = Payment.objects.filter(channel=channel, reference=candidate).first()
         if (
             payment is None
-            or not payment.refunds.filter(reference__startswith=RECON_VOID_PREFIX).exists()
+            or not payment.refunds.filter(reference__startswith=RECON_VOID_PREFIX)
+            .exclude(reference__endswith=ADJUST_SUFFIX)
+            .exists()
         ):
             return candidate
         n += 1
@@ -403,6 +420,150 @@ def arrival_post(
     )
 
 
+ADJUST_SUFFIX = ":adjust"
+"""Ends the reference of the ``recon-void`` refund by which a household owes a shortfall again
+(a partial give-back of a payment the channel took less for, not the undo of a posted one)."""
+
+
+class SurplusTo(models.TextChoices):
+    """Where money the channel took beyond what Wuye recorded goes (finance may override the
+    community's policy)."""
+
+    POLICY = "", gettext_lazy("按小区政策")
+    PREPAID = "prepaid", gettext_lazy("转为住户预存")
+    REFUND = "refund", gettext_lazy("记应退款")
+
+
+def surplus_account(unit: Unit, surplus_to: str = "") -> AccountKind:
+    """PREPAID or REFUND_PAYABLE: ``surplus_to`` when given, else ``Community.surplus_policy``
+    of the household's community. Raise ResolutionError for an unknown choice."""
+    if surplus_to == SurplusTo.PREPAID:
+        return AccountKind.PREPAID
+    if surplus_to == SurplusTo.REFUND:
+        return AccountKind.REFUND_PAYABLE
+    if surplus_to:
+        raise ResolutionError(_("未知的多收款处理方式: %(s)s") % {"s": surplus_to})
+    policy = Community.objects.values_list("surplus_policy", flat=True).get(pk=unit.community_id)
+    if policy == Community.SurplusPolicy.REFUND:
+        return AccountKind.REFUND_PAYABLE
+    return AccountKind.PREPAID
+
+
+def channel_surplus_post(
+    *,
+    company_id: int,
+    channel: str,
+    settle_date: date,
+    reference: str,
+    amount_fen: int,
+    unit: Unit,
+    what: str,
+    on_date: date,
+    surplus_to: str = "",
+    user: Any = None,
+) -> JournalEntry:
+    """Record money a channel took from a household beyond what Wuye recorded (more than our
+    payment, or the same payment charged twice) as received: Dr CLEARING (channel) / Cr
+    PREPAID (the household's balance) or REFUND_PAYABLE (household), by ``surplus_to`` or the
+    community's policy. ``what`` names the posting in its ledger key (``adjust``,
+    ``duplicate``). Idempotent on (what, channel, date, reference). Raise ResolutionError on a
+    bad amount."""
+    if not _is_fen(amount_fen) or amount_fen <= 0:
+        raise ResolutionError(_("amount_fen: 须为正整数(分)"))
+    account = surplus_account(unit, surplus_to)
+    lines = [
+        debit(AccountKind.CLEARING, amount_fen, channel=channel),
+        credit(account, amount_fen, community_id=unit.community_id, household_id=unit.pk),
+    ]
+    label = "重复扣款" if what == "duplicate" else "渠道多收"
+    return entry_post(
+        company_id=company_id,
+        kind=JournalEntry.Kind.ADJUSTMENT,
+        memo=f"对账 {label} {channel} {reference} {format_yuan(amount_fen)} → {account.label}",
+        effective_date=on_date,
+        lines=lines,
+        idempotency_key=_fresh_key(recon_key(what, channel, settle_date, company_id, reference)),
+        created_by_id=getattr(user, "pk", None),
+    )
+
+
+def shortfall_write_off_post(
+    *,
+    company_id: int,
+    channel: str,
+    settle_date: date,
+    reference: str,
+    amount_fen: int,
+    on_date: date,
+    user: Any = None,
+) -> JournalEntry:
+    """Write off what a channel took less than Wuye recorded for a payment: Dr
+    CASH_OVER_SHORT (长短款, channel) / Cr CLEARING (channel). The household keeps its bills
+    paid. Raise ResolutionError on a bad amount."""
+    if not _is_fen(amount_fen) or amount_fen <= 0:
+        raise ResolutionError(_("amount_fen: 须为正整数(分)"))
+    lines = [
+        debit(AccountKind.CASH_OVER_SHORT, amount_fen, channel=channel),
+        credit(AccountKind.CLEARING, amount_fen, channel=channel),
+    ]
+    return entry_post(
+        company_id=company_id,
+        kind=JournalEntry.Kind.ADJUSTMENT,
+        memo=f"对账 渠道少收核销 {channel} {reference} {format_yuan(amount_fen)}",
+        effective_date=on_date,
+        lines=lines,
+        idempotency_key=_fresh_key(
+            recon_key("writeoff", channel, settle_date, company_id, reference)
+        ),
+        created_by_id=getattr(user, "pk", None),
+    )
+
+
+def shortfall_receivable(
+    *, payment: Payment, amount_fen: int, reason: str, user: Any, now: datetime
+) -> Any:
+    """The household owes again what the channel took less than Wuye recorded: give back
+    ``amount_fen`` of ``payment`` with an out-of-band ``recon-void`` answer (bills reopen by
+    that much, Dr RECEIVABLE / Cr CLEARING; clearing counts it where the payment counted);
+    return the ``Refund``. ``user`` must be finance (AccessDenied); RefundError when refused."""
+    response = RefundResponse(
+        ChannelResult.PROCESSED,
+        amount_fen,
+        f"{RECON_VOID_PREFIX}{payment.channel}:{payment.reference}{ADJUST_SUFFIX}",
+    )
+    return refund_create(
+        payment=payment,
+        amount_fen=amount_fen,
+        reason=reason,
+        requested_by=user,
+        approved_by=user,
+        now=now,
+        channel_response=response,
+    )
+
+
+def _prepaid_still_held(entry: JournalEntry) -> None:
+    """Raise ResolutionError when reversing ``entry`` would take back prepaid balance the
+    household has already spent (its balance would go negative). Locks the household."""
+    for line in entry.lines.all():
+        if line.account != AccountKind.PREPAID or line.amount_fen >= 0 or not line.household_id:
+            continue
+        Unit.objects.select_for_update().filter(pk=line.household_id).values_list("pk").first()
+        held = -int(
+            JournalLine.objects.filter(
+                account=AccountKind.PREPAID,
+                household_id=line.household_id,
+                fee_item_id=line.fee_item_id,
+            ).aggregate(s=models.Sum("amount_fen"))["s"]
+            or 0
+        )
+        if held < -line.amount_fen:
+            raise ResolutionError(
+                _("住户预存余额只剩 %(held)s 元, 不足以冲回 %(amount)s 元 (已被使用)")
+                % {"held": format_yuan(held), "amount": format_yuan(-line.amount_fen)}
+            )
+
+
 def posting_undo(*, entry: JournalEntry, user: Any, now: datetime, reason: str) -> JournalEntry:
     """Reverse one reconciliation posting (arrival, fee difference, refund due); return the
     reversing entry. Raise ResolutionError for an entry that is not ours or already reversed."""
@@ -435,6 +596,10 @@ class Action(models.TextChoices):
     RECORD_REFUND = "record_refund", gettext_lazy("补记渠道退款")
     BOOK_FEE = "book_fee", gettext_lazy("入账手续费差额")
     BOOK_ARRIVAL = "book_arrival", gettext_lazy("确认到账")
+    ADJUST_SURPLUS = "adjust_surplus", gettext_lazy("按渠道金额调整: 多收部分转预存/应退")
+    ADJUST_RECEIVABLE = "adjust_receivable", gettext_lazy("按渠道金额调整: 少收部分由住户补缴")
+    ADJUST_WRITE_OFF = "adjust_write_off", gettext_lazy("按渠道金额调整: 少收部分核销")
+    RECORD_DUPLICATE = "record_duplicate", gettext_lazy("重复扣款记为收款(转预存/应退)")
     CHASE = "chase", gettext_lazy("催查到账")
     DISMISS = "dismiss", gettext_lazy("忽略")
     ASSIGN = "assign", gettext_lazy("指派")
@@ -449,10 +614,31 @@ ACTIONS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
     Category.ARRIVAL_MISSING: (Action.CHASE,),
     Category.ARRIVAL_LATE: (Action.BOOK_ARRIVAL, Action.CHASE),
     Category.ARRIVAL_SHORT: (Action.BOOK_ARRIVAL, Action.CHASE),
-    Category.AMOUNT_MISMATCH: (),
-    Category.DUPLICATE: (),
+    Category.AMOUNT_MISMATCH: (
+        Action.ADJUST_SURPLUS,
+        Action.ADJUST_RECEIVABLE,
+        Action.ADJUST_WRITE_OFF,
+    ),
+    Category.DUPLICATE: (Action.RECORD_DUPLICATE, Action.REVERSE_PAYMENT),
 }
-"""Resolving actions offered per category (dismiss with a note, assign and note: always)."""
+"""Resolving actions offered per category (dismiss with a note, assign and note: always).
+For an amount mismatch and a duplicate, ``actions_for`` keeps those that fit the exception."""
+
+
+def _fits(exc: ReconException, action: str) -> bool:
+    """Whether ``action`` fits this amount mismatch or duplicate (its side and sign)."""
+    if exc.category == Category.AMOUNT_MISMATCH:
+        if exc.payment_id is None or exc.refund_id is not None:
+            return False  # a refund's amount differs: resolve it by hand
+        if action == Action.ADJUST_SURPLUS:
+            return exc.amount_fen > 0
+        return exc.amount_fen < 0
+    if exc.category == Category.DUPLICATE:
+        if action == Action.RECORD_DUPLICATE:
+            return exc.channel_record_id is not None and exc.amount_fen > 0
+        return exc.payment_id is not None  # we recorded one payment twice: reverse one
+    return True
+
 
 OPEN_STATES = {ReconException.State.OPEN}
 DONE_STATES = {ReconException.State.RESOLVED, ReconException.State.AUTO_RESOLVED}
@@ -461,7 +647,8 @@ DONE_STATES = {ReconException.State.RESOLVED, ReconException.State.AUTO_RESOLVED
 def actions_for(exc: ReconException) -> list[str]:
     """Return the resolving actions open to ``exc`` in its state (undo when resolved)."""
     if exc.state == ReconException.State.OPEN:
-        return [*ACTIONS_BY_CATEGORY.get(exc.category, ()), Action.DISMISS]
+        offered = [a for a in ACTIONS_BY_CATEGORY.get(exc.category, ()) if _fits(exc, a)]
+        return [*offered, Action.DISMISS]
     if exc.state in DONE_STATES and exc.resolution in UNDOABLE:
         return [Action.UNDO]
     if exc.state == ReconException.State.DISMISSED:
@@ -474,9 +661,13 @@ UNDOABLE = {
     Action.REFUND_DUE,
     Action.BOOK_FEE,
     Action.BOOK_ARRIVAL,
+    Action.ADJUST_SURPLUS,
+    Action.ADJUST_WRITE_OFF,
+    Action.RECORD_DUPLICATE,
 }
-"""Resolutions undone by reversing what they posted. A reversed payment (a full refund) is
-final: take the money again through the counter if it was a mistake."""
+"""Resolutions undone by reversing what they posted. A payment given back (reversed, or a
+shortfall the household owes again: a refund) is final: take the money again through the
+counter if it was a mistake."""
 
 
 def _event(
@@ -492,6 +683,45 @@ def _event(
     )
 
 
+def _link(
+    exc: ReconException, entry_ids: list[int], *, role: str, action: str, now: datetime
+) -> None:
+    """Link the journal entries ``action`` posted (or reversed) to the exception."""
+    known = set(exc.entry_links.filter(entry_id__in=entry_ids).values_list("entry_id", flat=True))
+    ReconExceptionEntry.objects.bulk_create(
+        [
+            ReconExceptionEntry(exception=exc, entry_id=i, role=role, action=action, at=now)
+            for i in dict.fromkeys(entry_ids)
+            if i not in known
+        ]
+    )
+
+
+def posted_entries(exc: ReconException) -> list[JournalEntry]:
+    """The entries the exception's current resolution posted and nobody reversed yet: the
+    linked ones, or for rows resolved before links existed the entry ids in the resolving
+    event's data, else ``exc.entry``."""
+    ids = list(
+        exc.entry_links.filter(role=ReconExceptionEntry.Role.POSTED).values_list(
+            "entry_id", flat=True
+        )
+    )
+    if not ids:
+        event = exc.events.filter(action=exc.resolution).order_by("-at", "-id").first()
+        data = (event.data or {}) if event is not None else {}
+        ids = [int(i) for i in data.get("entry_ids", []) if str(i).isdigit()]
+    if not ids and exc.entry_id is not None:
+        ids = [exc.entry_id]
+    reversed_ids = set(
+        JournalEntry.objects.filter(reverses_id__in=ids).values_list("reverses_id", flat=True)
+    )
+    return list(
+        JournalEntry.objects.filter(pk__in=[i for i in ids if i not in reversed_ids])
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+
+
 def _lock(exc: ReconException) -> ReconException:
     return ReconException.objects.select_for_update().get(pk=exc.pk)
 
@@ -504,7 +734,7 @@ def _done(
     now: datetime,
     note: str,
     auto: bool,
-    entry_id: int | None = None,
+    entry_ids: list[int],
     **fields: Any,
 ) -> None:
     exc.state = ReconException.State.AUTO_RESOLVED if auto else ReconException.State.RESOLVED
@@ -512,7 +742,8 @@ def _done(
     exc.resolution_note = note
     exc.resolved_at = now
     exc.resolved_by = user if getattr(user, "pk", None) else None
-    exc.entry_id = entry_id
+    exc.entry_id = entry_ids[-1] if entry_ids else None
+    _link(exc, entry_ids, role=ReconExceptionEntry.Role.POSTED, action=action, now=now)
     for k, v in fields.items():
         setattr(exc, k, v)
     exc.save(
@@ -557,6 +788,10 @@ def contracted_fee(settlement: ChannelSettlement) -> int:
     return settlement.fee_fen - total
 
 
+CHASE_DAYS = 3
+"""Days to the next follow-up of a chase when none is given."""
+
+
 def exception_resolve(
     *,
     exception: ReconException,
@@ -566,26 +801,34 @@ def exception_resolve(
     note: str = "",
     unit_id: int | None = None,
     auto: bool = False,
+    surplus_to: str = "",
+    follow_up_on: date | None = None,
 ) -> ReconException:
     """Take ``action`` on an open exception and post what it means, in one transaction.
 
-    ``unit_id``: the household finance chose for a channel-only payment. ``auto``: a rule
-    acts (state ``auto_resolved``; ``user`` may be None). A person must hold the finance or
-    admin role in the company (AccessDenied); reversing a payment needs finance. Raise
+    ``unit_id``: the household finance chose for a channel-only payment or a duplicate.
+    ``surplus_to``: where money the channel took beyond our record goes (``SurplusTo``; the
+    community's policy when empty). ``follow_up_on``: when to follow up a chase (default in
+    ``CHASE_DAYS`` days). ``auto``: a rule acts (state ``auto_resolved``; ``user`` may be
+    None). A person must hold the finance or admin role in the company (AccessDenied);
+    reversing a payment or making a household owe a shortfall needs finance. Raise
     ResolutionError when the action does not fit the exception's category or state, or a
     note is missing where one is required; nothing is then written.
     """
     if not auto:
         resolver_check(user, company_id=exception.company_id)
-    if action not in ACTIONS_BY_CATEGORY.get(exception.category, ()) and action not in (
-        Action.DISMISS,
-    ):
+    if (
+        action not in ACTIONS_BY_CATEGORY.get(exception.category, ())
+        or not _fits(exception, action)
+    ) and action not in (Action.DISMISS,):
         raise ResolutionError(
             _("差异类型 %(cat)s 不能执行 %(action)s")
             % {"cat": exception.category, "action": action}
         )
     if action in (Action.DISMISS, Action.CHASE) and not note.strip():
         raise ResolutionError(_("请填写说明"))
+    if action == Action.ADJUST_WRITE_OFF and not note.strip():
+        raise ResolutionError(_("核销请填写说明"))
     on_date = _local_date(now)
     with transaction.atomic():
         exc = _lock(exception)
@@ -615,7 +858,7 @@ def exception_resolve(
                 "entry_ids": [payment.entry_id],
                 "unit_id": payment.unit_id,
             }
-            done = {"entry_id": payment.entry_id, "payment": payment}
+            done = {"entry_ids": [payment.entry_id], "payment": payment}
         elif action == Action.REFUND_DUE:
             unit = None
             if unit_id is not None:
@@ -636,11 +879,11 @@ def exception_resolve(
                 user=user,
             )
             data = {"entry_ids": [entry.pk], "unit_id": unit.pk if unit else None}
-            done = {"entry_id": entry.pk}
+            done = {"entry_ids": [entry.pk]}
         elif action == Action.RECORD_REFUND:
             refund = channel_refund_record(exc, user=user, note=note, now=now)
             data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
-            done = {"entry_id": refund.entry_id, "refund": refund}
+            done = {"entry_ids": [refund.entry_id], "refund": refund}
         elif action == Action.REVERSE_PAYMENT:
             if exc.payment_id is None:
                 raise ResolutionError(_("差异 #%(id)s 没有对应的我方收款") % {"id": exc.pk})
@@ -651,7 +894,7 @@ def exception_resolve(
                 now=now,
             )
             data = {"refund_id": refund.pk, "entry_ids": [refund.entry_id]}
-            done = {"entry_id": refund.entry_id, "refund": refund}
+            done = {"entry_ids": [refund.entry_id], "refund": refund}
         elif action == Action.BOOK_FEE:
             if exc.expected_fen is None or exc.actual_fen is None:
                 raise ResolutionError(_("差异 #%(id)s 没有应收与实收手续费") % {"id": exc.pk})
@@ -665,16 +908,48 @@ def exception_resolve(
                 user=user,
             )
             data = {"entry_ids": [entry.pk], "difference_fen": exc.actual_fen - exc.expected_fen}
-            done = {"entry_id": entry.pk}
+            done = {"entry_ids": [entry.pk]}
         elif action == Action.BOOK_ARRIVAL:
-            entry = _book_arrival(exc, user=user)
-            data = {"entry_ids": [entry.pk]}
-            done = {"entry_id": entry.pk}
+            ids = [e.pk for e in _book_arrival(exc, user=user)]
+            data = {"entry_ids": ids}
+            done = {"entry_ids": ids}
+        elif action in (
+            Action.ADJUST_SURPLUS,
+            Action.ADJUST_RECEIVABLE,
+            Action.ADJUST_WRITE_OFF,
+            Action.RECORD_DUPLICATE,
+        ):
+            data, done = _adjust(
+                exc,
+                action=action,
+                user=user,
+                now=now,
+                note=note,
+                unit_id=unit_id,
+                surplus_to=surplus_to,
+            )
         elif action == Action.CHASE:
-            # Still open: the money has not come. Who chases it and what they heard.
-            exc.owner = exc.owner or (user if getattr(user, "pk", None) else None)
+            # Still open: the money has not come (a re-run that finds it closes it). Who
+            # chases it, what they heard, and when to follow up.
+            person = user if getattr(user, "pk", None) else None
+            follow = follow_up_on or on_date + timedelta(days=CHASE_DAYS)
+            if follow < on_date:
+                raise ResolutionError(_("跟进日期不能早于今天"))
+            exc.owner = exc.owner or person
+            exc.chased_by = person or exc.chased_by
+            exc.chasing_since = exc.chasing_since or now
+            exc.follow_up_on = follow
             exc.resolution_note = note
-            exc.save(update_fields=["owner", "resolution_note"])
+            exc.save(
+                update_fields=[
+                    "owner",
+                    "chased_by",
+                    "chasing_since",
+                    "follow_up_on",
+                    "resolution_note",
+                ]
+            )
+            data = {"follow_up_on": follow.isoformat(), "chased_by": getattr(person, "pk", None)}
         elif action == Action.DISMISS:
             exc.state = ReconException.State.DISMISSED
             exc.resolution = action
@@ -695,6 +970,111 @@ def exception_resolve(
         _event(exc, action=action, user=user, now=now, note=note, auto=auto, **data)
         _audit(exc, user=user, action=action, detail={"auto": auto, **data})
     return exc
+
+
+def _adjust(
+    exc: ReconException,
+    *,
+    action: str,
+    user: Any,
+    now: datetime,
+    note: str,
+    unit_id: int | None,
+    surplus_to: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Post an amount-mismatch adjustment or a channel duplicate; return (event data, what
+    ``_done`` records). Raise ResolutionError when the exception lacks what it needs."""
+    on_date = _local_date(now)
+    if action == Action.RECORD_DUPLICATE:
+        record = exc.channel_record
+        if record is None or record.kind != ChannelRecord.Kind.PAYMENT or exc.amount_fen <= 0:
+            raise ResolutionError(_("差异 #%(id)s 不是渠道重复扣款") % {"id": exc.pk})
+        original = Payment.objects.filter(
+            Q(reference=exc.reference) | Q(provider_txn_id=exc.reference),
+            company_id=exc.company_id,
+            channel=exc.channel,
+        ).first()
+        if unit_id is None and original is not None:
+            unit = Unit.objects.get(pk=original.unit_id)
+        else:
+            unit = household_find(
+                company_id=exc.company_id,
+                channel=exc.channel,
+                reference=exc.reference,
+                order_no=exc.order_no or record.order_no,
+                unit_id=unit_id,
+            ).unit
+        entry = channel_surplus_post(
+            company_id=exc.company_id,
+            channel=exc.channel,
+            settle_date=exc.settle_date,
+            reference=f"{exc.reference}:{record.pk}",
+            amount_fen=exc.amount_fen,
+            unit=unit,
+            what="duplicate",
+            on_date=on_date,
+            surplus_to=surplus_to,
+            user=user,
+        )
+        account = surplus_account(unit, surplus_to)
+        data = {"entry_ids": [entry.pk], "unit_id": unit.pk, "account": str(account)}
+        return data, {"entry_ids": [entry.pk]}
+    if exc.payment_id is None or exc.expected_fen is None or exc.actual_fen is None:
+        raise ResolutionError(_("差异 #%(id)s 没有对应的我方收款和渠道金额") % {"id": exc.pk})
+    payment = Payment.objects.get(pk=exc.payment_id)
+    difference = exc.actual_fen - exc.expected_fen
+    reference = exc.reference or payment.reference
+    if action == Action.ADJUST_SURPLUS:
+        if difference <= 0:
+            raise ResolutionError(_("渠道实收不多于我方记录, 请选择补缴或核销"))
+        unit = Unit.objects.get(pk=payment.unit_id)
+        entry = channel_surplus_post(
+            company_id=exc.company_id,
+            channel=exc.channel,
+            settle_date=exc.settle_date,
+            reference=reference,
+            amount_fen=difference,
+            unit=unit,
+            what="adjust",
+            on_date=on_date,
+            surplus_to=surplus_to,
+            user=user,
+        )
+        account = surplus_account(unit, surplus_to)
+        data = {
+            "entry_ids": [entry.pk],
+            "difference_fen": difference,
+            "unit_id": unit.pk,
+            "account": str(account),
+        }
+        return data, {"entry_ids": [entry.pk]}
+    if difference >= 0:
+        raise ResolutionError(_("渠道实收不少于我方记录, 请选择转预存/应退"))
+    if action == Action.ADJUST_RECEIVABLE:
+        refund = shortfall_receivable(
+            payment=payment,
+            amount_fen=-difference,
+            reason=note.strip() or _("对账: 渠道少收, 由住户补缴"),
+            user=user,
+            now=now,
+        )
+        data = {
+            "entry_ids": [refund.entry_id],
+            "refund_id": refund.pk,
+            "difference_fen": difference,
+        }
+        return data, {"entry_ids": [refund.entry_id], "refund": refund}
+    entry = shortfall_write_off_post(
+        company_id=exc.company_id,
+        channel=exc.channel,
+        settle_date=exc.settle_date,
+        reference=reference,
+        amount_fen=-difference,
+        on_date=on_date,
+        user=user,
+    )
+    data = {"entry_ids": [entry.pk], "difference_fen": difference}
+    return data, {"entry_ids": [entry.pk]}
 
 
 def channel_refund_record(exc: ReconException, *, user: Any, note: str, now: datetime) -> Any:
@@ -730,9 +1110,7 @@ def channel_refund_record(exc: ReconException, *, user: Any, note: str, now: dat
         requested_by=user,
         approved_by=user,
         now=record.txn_at,
-        channel_response=RefundResponse(
-            ChannelResult.PROCESSED, amount, record.reference
-        ),
+        channel_response=RefundResponse(ChannelResult.PROCESSED, amount, record.reference),
     )
 
 
@@ -753,9 +1131,9 @@ def _record_details(record: ChannelRecord | None) -> dict[str, Any]:
     return {k: v for k, v in details.items() if v}
 
 
-def _book_arrival(exc: ReconException, *, user: Any) -> JournalEntry:
+def _book_arrival(exc: ReconException, *, user: Any) -> list[JournalEntry]:
     """Book every bank credit recognised for the exception's settlement (the contracted fee
-    goes with the first); return the last entry."""
+    goes with the first); return the entries."""
     if exc.settlement_id is None:
         raise ResolutionError(_("差异 #%(id)s 没有结算记录, 无法确认到账") % {"id": exc.pk})
     settlement = ChannelSettlement.objects.get(pk=exc.settlement_id)
@@ -773,7 +1151,7 @@ def _book_arrival(exc: ReconException, *, user: Any) -> JournalEntry:
     if not credits:
         raise ResolutionError(_("差异 #%(id)s 没有银行到账记录, 无法确认到账") % {"id": exc.pk})
     fee = contracted_fee(settlement)
-    entry = None
+    entries: list[JournalEntry] = []
     for i, movement in enumerate(credits):
         entry = arrival_post(
             company_id=exc.company_id,
@@ -785,8 +1163,8 @@ def _book_arrival(exc: ReconException, *, user: Any) -> JournalEntry:
             bank_reference=movement.serial_no,
             user=user,
         )
-    assert entry is not None  # credits is not empty
-    return entry
+        entries.append(entry)
+    return entries
 
 
 def exception_assign(
@@ -861,14 +1239,21 @@ def exception_undo(
                 )
                 data["refund_id"] = refund.pk
                 data["entry_ids"] = [refund.entry_id]
-            elif exc.entry_id is not None:
-                reversal = posting_undo(
-                    entry=JournalEntry.objects.get(pk=exc.entry_id),
-                    user=user,
-                    now=now,
-                    reason=reason.strip(),
-                )
-                data["entry_ids"] = [reversal.pk]
+            else:
+                reversals = []
+                for entry in posted_entries(exc):
+                    _prepaid_still_held(entry)
+                    reversals.append(
+                        posting_undo(entry=entry, user=user, now=now, reason=reason.strip()).pk
+                    )
+                data["entry_ids"] = reversals
+            _link(
+                exc,
+                data["entry_ids"],
+                role=ReconExceptionEntry.Role.REVERSAL,
+                action=Action.UNDO,
+                now=now,
+            )
         exc.state = ReconException.State.OPEN
         exc.resolution = ""
         exc.resolved_at = None
