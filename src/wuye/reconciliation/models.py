@@ -65,6 +65,10 @@ class SourceFile(models.Model):
     fee_milli_fen = models.BigIntegerField(_("手续费合计(厘分)"), default=0)
     net_fen = models.BigIntegerField(_("净额合计(分)"), default=0)
     account_no = models.CharField(_("银行账号"), max_length=40, blank=True)
+    # A large channel file keeps its rows columnar (``store.parquet_path``: one Parquet file
+    # per SourceFile) instead of one ChannelRecord each; only the rows an exception links to
+    # are copied into ChannelRecord (``store.records_materialise``).
+    columnar = models.BooleanField(_("列式存储"), default=False, db_default=False)
     imported_at = models.DateTimeField(_("导入时间"))
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -129,6 +133,10 @@ class ChannelRecord(models.Model):
     batch = models.CharField(_("批次号"), max_length=12, blank=True)
     stan = models.CharField(_("凭证号"), max_length=12, blank=True)
     line_no = models.PositiveIntegerField(_("行号"))
+    # The importer marks a row repeating the (kind, reference) of an earlier row: earlier in
+    # the same file, or already imported for the channel within ``store.DUP_WINDOW_DAYS`` of
+    # its settlement date. Matching leaves marked rows out and reports them as duplicates.
+    is_duplicate = models.BooleanField(_("重复"), default=False, db_default=False)
 
     class Meta:
         indexes = [
