@@ -9,7 +9,12 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from wuye.reconciliation.models import Category, Channel, ReconException, SourceFile
-from wuye.reconciliation.resolution import Action
+from wuye.reconciliation.resolution import Action, SurplusTo
+
+CHASING = "chasing"
+FOLLOW_UP_DUE = "follow_up_due"
+"""Queue filters beside the states: open exceptions being chased, and those whose follow-up
+date has come."""
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 """A day's file for a large merchant is tens of MB; refuse anything absurd before reading it."""
@@ -78,9 +83,15 @@ class QueueFilter(forms.Form):
     state = forms.ChoiceField(
         label=_("状态"),
         required=False,
-        choices=[("", _("全部")), *ReconException.State.choices],
+        choices=[
+            ("", _("全部")),
+            *ReconException.State.choices,
+            (CHASING, _("催查中")),
+            (FOLLOW_UP_DUE, _("催查到期待跟进")),
+        ],
     )
     owner = forms.ChoiceField(label=_("负责人"), required=False)
+    chaser = forms.ChoiceField(label=_("催查人"), required=False)
     date_from = forms.DateField(
         label=_("结算日期从"),
         required=False,
@@ -102,6 +113,9 @@ class QueueFilter(forms.Form):
             ("none", _("未指派")),
             *(owners or []),
         ]
+        chaser = self.fields["chaser"]
+        assert isinstance(chaser, forms.ChoiceField)
+        chaser.choices = [("", _("全部")), ("me", _("我在催查的")), *(owners or [])]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -119,6 +133,12 @@ class ActionForm(forms.Form):
     )
     community = forms.ChoiceField(label=_("小区"), required=False)
     room = forms.CharField(label=_("房屋编号"), required=False, max_length=60)
+    surplus_to = forms.ChoiceField(label=_("多收款去向"), required=False, choices=SurplusTo.choices)
+    follow_up_on = forms.DateField(
+        label=_("跟进日期"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
 
     def __init__(self, *args: Any, communities: list[tuple[str, str]] | None = None, **kw: Any):
         super().__init__(*args, **kw)

@@ -1,6 +1,6 @@
 """Automatic resolution of the obvious differences, after a matching run.
 
-Two rules, each safe to run again:
+Three rules, each safe to run again:
 
 1. A channel-only *payment* (not a refund) whose household Wuye can find by itself — our
    order number echoed by the channel, or a terminal attempt that recorded the channel's
@@ -10,6 +10,9 @@ Two rules, each safe to run again:
    arrived (``resolution.arrival_post``: Dr BANK + Dr FEE_EXPENSE at the contracted fee /
    Cr CLEARING). If the matching run had flagged it late, that exception becomes
    ``auto_resolved``. An arrival finance undid is not booked again by the rule.
+3. A missing, late or short arrival (often one finance was chasing) that the matching run
+   closed because the bank's credit has now come is marked *resolved by arrival*: an
+   ``arrived`` event with the credits, shown on its page and in the queue.
 
 Everything a rule does is in the exception's history and the audit trail, shown on the finance
 page, and undone by finance with ``resolution.exception_undo`` / ``arrival_undo``.
@@ -27,6 +30,7 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from wuye.core.models import Job
+from wuye.core.money import format_yuan
 from wuye.core.services import audit_record, job_finish, job_progress_reporter, job_start
 from wuye.estates.models import Company
 from wuye.ledger.models import JournalEntry
@@ -37,6 +41,7 @@ from wuye.reconciliation.models import (
     ChannelRecord,
     ChannelSettlement,
     ReconException,
+    ReconExceptionEvent,
 )
 from wuye.reconciliation.resolution import (
     Action,
@@ -58,13 +63,37 @@ class RulesResult:
     payments_posted: list[int] = field(default_factory=list)  # exception ids
     arrivals_booked: list[int] = field(default_factory=list)  # journal entry ids
     left_open: list[int] = field(default_factory=list)  # channel-only exceptions left to people
+    arrived: list[int] = field(default_factory=list)  # arrival exceptions closed by the money
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "payments_posted": len(self.payments_posted),
             "arrivals_booked": len(self.arrivals_booked),
             "left_open": len(self.left_open),
+            "arrived": len(self.arrived),
         }
+
+    def lines(self) -> list[str]:
+        """One line per thing the rules did (for the command line)."""
+        out: list[str] = []
+        excs = ReconException.objects.in_bulk([*self.payments_posted, *self.arrived])
+        for pk in self.payments_posted:
+            e = excs[pk]
+            out.append(
+                f"rule posted #{e.pk} {e.category} {e.channel} {e.reference} "
+                f"{e.amount_fen} fen → payment #{e.payment_id}"
+            )
+        for entry in JournalEntry.objects.filter(pk__in=self.arrivals_booked).order_by("pk"):
+            out.append(f"rule booked arrival: entry #{entry.pk} {entry.memo}")
+        for pk in self.arrived:
+            e = excs[pk]
+            out.append(
+                f"rule closed #{e.pk} {e.category} {e.channel} {e.merchant_no}: "
+                "the bank's credit arrived"
+            )
+        for pk in self.left_open:
+            out.append(f"left to finance: #{pk} channel_only (household not found)")
+        return out
 
 
 def _channel_only_open(company_id: int, settle_date: date, channel: str | None) -> list[Any]:
@@ -113,7 +142,76 @@ def rules_apply(
             continue
         result.payments_posted.append(exc.pk)
     result.arrivals_booked = _arrivals_exact(company_id, settle_date, channel, now=now)
+    result.arrived = _closed_by_arrival(company_id, settle_date, channel, now=now)
     return result
+
+
+ARRIVAL_CATEGORIES = (Category.ARRIVAL_MISSING, Category.ARRIVAL_LATE, Category.ARRIVAL_SHORT)
+ARRIVED = "arrived"
+"""The history event of an arrival exception a re-run closed because the money came."""
+
+
+def _closed_by_arrival(
+    company_id: int, settle_date: date, channel: str | None, *, now: datetime
+) -> list[int]:
+    """Mark the arrival exceptions the matching run closed (``gone``) now that the bank's
+    credits for their settlement are there: an ``arrived`` event (once) and an audit event.
+    The state stays ``auto_resolved``/``gone``, so a later run that finds the difference
+    again reopens it as before."""
+    qs = (
+        ReconException.objects.filter(
+            company_id=company_id,
+            settle_date=settle_date,
+            category__in=ARRIVAL_CATEGORIES,
+            state=ReconException.State.AUTO_RESOLVED,
+            resolution="gone",
+            settlement__isnull=False,
+        )
+        .exclude(events__action=ARRIVED)
+        .select_related("settlement")
+    )
+    if channel:
+        qs = qs.filter(channel=channel)
+    closed: list[int] = []
+    for exc in qs.order_by("id"):
+        settlement = exc.settlement
+        assert settlement is not None
+        credits = list(
+            BankMovement.objects.filter(
+                company_id=company_id,
+                channel=settlement.channel,
+                merchant_no=settlement.merchant_no,
+                settle_date=settlement.settle_date,
+                direction=BankMovement.Direction.CREDIT,
+            ).order_by("txn_date", "id")
+        )
+        if not credits:
+            continue  # closed for another reason (the settlement file changed): not arrival
+        arrived = sum(c.amount_fen for c in credits)
+        data = {
+            "bank_movement_ids": [c.pk for c in credits],
+            "credit_fen": arrived,
+            "value_date": credits[-1].value_date.isoformat(),
+        }
+        with transaction.atomic():
+            ReconExceptionEvent.objects.create(
+                exception=exc,
+                at=now,
+                by=None,
+                action=ARRIVED,
+                note=_("银行已到账 %(amount)s 元 (%(date)s), 重新对账时自动关闭")
+                % {"amount": format_yuan(arrived), "date": credits[-1].value_date.isoformat()},
+                data=data,
+            )
+            audit_record(
+                actor=None,
+                action="reconciliation.arrived",
+                obj=exc,
+                company=Company.objects.get(pk=company_id),
+                detail={"category": exc.category, "channel": exc.channel, **data},
+            )
+        closed.append(exc.pk)
+    return closed
 
 
 def _arrivals_exact(
@@ -343,6 +441,7 @@ def reconcile_day_task(job_id: int) -> dict[str, Any]:
         "payments_posted": _("规则补记收款"),
         "arrivals_booked": _("规则确认到账"),
         "left_open": _("待人工处理的渠道单边"),
+        "arrived": _("已到账自动关闭"),
     }
     flat: dict[str, Any] = {_("结算日期"): summary["settle_date"]}
     for code, r in summary["runs"].items():

@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,6 +33,8 @@ from wuye.estates.models import Community, Company, Unit
 from wuye.ledger.models import JournalEntry
 from wuye.reconciliation.clearing import clearing_in_transit
 from wuye.reconciliation.forms import (
+    CHASING,
+    FOLLOW_UP_DUE,
     MAX_UPLOAD_BYTES,
     ActionForm,
     AssignForm,
@@ -45,6 +47,7 @@ from wuye.reconciliation.models import (
     Category,
     Channel,
     ReconException,
+    ReconExceptionEntry,
     ReconRun,
     SourceFile,
 )
@@ -57,6 +60,7 @@ from wuye.reconciliation.report import (
     render as render_report,
 )
 from wuye.reconciliation.resolution import (
+    CHASE_DAYS,
     Action,
     ResolutionError,
     actions_for,
@@ -65,7 +69,7 @@ from wuye.reconciliation.resolution import (
     exception_resolve,
     exception_undo,
 )
-from wuye.reconciliation.rules import arrival_undo, auto_arrivals
+from wuye.reconciliation.rules import ARRIVAL_CATEGORIES, ARRIVED, arrival_undo, auto_arrivals
 from wuye.web import access
 
 READ = frozenset({Role.ADMIN, Role.FINANCE, Role.MANAGER, Role.AUDITOR})
@@ -364,19 +368,29 @@ def _owners(company_ids: list[int] | None) -> list[tuple[str, str]]:
 def queue(request: HttpRequest) -> HttpResponse:
     ids = access.company_ids_for(request.user, READ)
     form = QueueFilter(request.GET or None, owners=_owners(ids))
-    qs = _exceptions_for(request.user, READ).select_related("owner", "company")
+    qs = _exceptions_for(request.user, READ).select_related("owner", "company", "chased_by")
     if request.GET.get("company", "").isdigit():
         qs = qs.filter(company_id=int(request.GET["company"]))
+    today = timezone.localdate()
+    open_ = ReconException.State.OPEN
     if not request.GET:
-        qs = qs.filter(state=ReconException.State.OPEN)  # the working queue by default
+        qs = qs.filter(state=open_)  # the working queue by default
     elif form.is_valid():
         f = form.cleaned_data
         if f["channel"]:
             qs = qs.filter(channel=f["channel"])
         if f["category"]:
             qs = qs.filter(category=f["category"])
-        if f["state"]:
+        if f["state"] == CHASING:
+            qs = qs.filter(state=open_, chasing_since__isnull=False)
+        elif f["state"] == FOLLOW_UP_DUE:
+            qs = qs.filter(state=open_, follow_up_on__lte=today)
+        elif f["state"]:
             qs = qs.filter(state=f["state"])
+        if f["chaser"] == "me":
+            qs = qs.filter(chased_by_id=request.user.pk)
+        elif f["chaser"]:
+            qs = qs.filter(chased_by_id=int(f["chaser"]))
         if f["owner"] == "me":
             qs = qs.filter(owner_id=request.user.pk)
         elif f["owner"] == "none":
@@ -388,9 +402,16 @@ def queue(request: HttpRequest) -> HttpResponse:
         if f["date_to"]:
             qs = qs.filter(settle_date__lte=f["date_to"])
     totals = qs.aggregate(n=Count("id"), fen=Sum("amount_fen"))
-    page = Paginator(qs.order_by("-settle_date", "channel", "category", "id"), 50).get_page(
-        request.GET.get("page")
+    # Open exceptions whose follow-up date has come lead the queue, the most overdue first.
+    qs = qs.annotate(
+        due_first=Case(
+            When(Q(state=open_, follow_up_on__lte=today), then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
     )
+    ordered = qs.order_by("due_first", "follow_up_on", "-settle_date", "channel", "category", "id")
+    page = Paginator(ordered, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -403,6 +424,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "total_count": totals["n"] or 0,
             "total_fen": totals["fen"] or 0,
             "default_open": not request.GET,
+            "today": today,
         },
     )
 
@@ -422,6 +444,7 @@ def _exception(request: HttpRequest, pk: int, roles: frozenset[str]) -> ReconExc
             "settlement",
             "bank_movement",
             "entry",
+            "chased_by",
         ),
         pk=pk,
     )
@@ -445,17 +468,36 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "found": _("对账发现"),
         "gone": _("重新对账不再出现"),
         "reopened": _("重新对账再次发现"),
+        ARRIVED: _("已到账"),
     }
-    entries = []
-    entry_ids: list[int] = []
-    for event in exc.events.all():
-        entry_ids += [int(i) for i in (event.data or {}).get("entry_ids", []) if str(i).isdigit()]
-    if entry_ids:
-        entries = list(
-            JournalEntry.objects.filter(pk__in=entry_ids, company_id=exc.company_id)
-            .prefetch_related("lines")
-            .order_by("pk")
-        )
+    events = list(exc.events.select_related("by"))
+    arrived = any(ev.action == ARRIVED for ev in events)
+    if exc.resolution == "gone" and exc.category in ARRIVAL_CATEGORIES and arrived:
+        action_names["gone"] = _("已到账 (重新对账时关闭)")
+    # The entries its resolutions posted and undos reversed; rows resolved before the links
+    # existed name them in their events' data.
+    roles: dict[int, str] = {
+        link.entry_id: link.get_role_display() for link in exc.entry_links.all()
+    }
+    if not roles:
+        undo_ids: set[int] = set()
+        for event in events:
+            ids = [int(i) for i in (event.data or {}).get("entry_ids", []) if str(i).isdigit()]
+            for i in ids:
+                roles.setdefault(i, "")
+                if event.action == Action.UNDO:
+                    undo_ids.add(i)
+        labels = dict(ReconExceptionEntry.Role.choices)
+        for i in roles:
+            kind = ReconExceptionEntry.Role.REVERSAL if i in undo_ids else "posted"
+            roles[i] = str(labels[kind])
+    entries = list(
+        JournalEntry.objects.filter(pk__in=list(roles), company_id=exc.company_id)
+        .prefetch_related("lines")
+        .order_by("pk")
+    )
+    for en in entries:
+        en.role_name = roles.get(en.pk, "")  # type: ignore[attr-defined]
     return render(
         request,
         "reconciliation/detail.html",
@@ -469,7 +511,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
                     "action_name": str(action_names.get(ev.action, ev.action)),
                     "note": ev.note,
                 }
-                for ev in exc.events.select_related("by")
+                for ev in events
             ],
             "resolution_name": str(action_names.get(exc.resolution, exc.resolution)),
             "can_act": can_act,
@@ -479,7 +521,18 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "owners": _owners([exc.company_id]),
             "entries": entries,
             "channel_names": dict(Channel.choices),
-            "needs_household": exc.category == Category.CHANNEL_ONLY,
+            "needs_household": exc.category == Category.CHANNEL_ONLY
+            or Action.RECORD_DUPLICATE in actions,
+            "offers_surplus": bool({Action.ADJUST_SURPLUS, Action.RECORD_DUPLICATE} & set(actions)),
+            "offers_chase": Action.CHASE in actions,
+            "chasing": exc.state == ReconException.State.OPEN and exc.chasing_since is not None,
+            "follow_up_due": exc.state == ReconException.State.OPEN
+            and exc.follow_up_on is not None
+            and exc.follow_up_on <= timezone.localdate(),
+            "default_follow_up": timezone.localdate() + timedelta(days=CHASE_DAYS),
+            "surplus_policy": exc.payment.community.get_surplus_policy_display()
+            if exc.payment_id and exc.payment
+            else "",
         },
     )
 
@@ -523,6 +576,8 @@ def act(request: HttpRequest, pk: int) -> HttpResponse:
                     now=timezone.now(),
                     note=form.cleaned_data["note"] or "",
                     unit_id=_unit_from(form, exc.company_id),
+                    surplus_to=form.cleaned_data.get("surplus_to") or "",
+                    follow_up_on=form.cleaned_data.get("follow_up_on"),
                 )
     except (ResolutionError, AccessDenied, ValueError) as exc_error:
         messages.error(request, str(exc_error))

@@ -35,7 +35,8 @@ def add_arguments(parser: CommandParser) -> None:
 
 
 def handle(command: Any, **opts: Any) -> None:
-    """Run the matching; print each channel's counts."""
+    """Run the matching, then (unless ``--no-rules``) the automatic rules; print each
+    channel's counts and every resolution the rules made (to stderr with ``--json``)."""
     settle_date = parse_day(opts["date"])
     as_of = parse_day(opts["as_of"], "--as-of") if opts.get("as_of") else None
     company = company_pick(opts.get("company"))
@@ -50,6 +51,7 @@ def handle(command: Any, **opts: Any) -> None:
         )
     except CalendarUnknown as exc:
         raise CommandError(str(exc)) from None
+    rule_lines: list[str] = []
     if not opts.get("no_rules"):
         # The same automatic resolutions the finance page's run applies (each undoable there).
         from wuye.reconciliation.rules import rules_apply
@@ -58,10 +60,15 @@ def handle(command: Any, **opts: Any) -> None:
             company_id=company.pk, settle_date=settle_date, now=timezone.now(), channel=channel
         )
         done = rules.as_dict()
-        command.stderr.write(
+        rule_lines = [
             "rules: {payments_posted} channel-only payments posted, {arrivals_booked} arrivals "
-            "booked, {left_open} left to finance".format(**done)
-        )
+            "booked, {arrived} closed by arrival, {left_open} left to finance".format(**done),
+            *("  " + line for line in rules.lines()),
+        ]
+        if opts.get("json"):
+            # stdout stays the runs' JSON; what the rules did goes to stderr.
+            for line in rule_lines:
+                command.stderr.write(line)
     if opts.get("json"):
         command.stdout.write(
             json.dumps(
@@ -88,3 +95,5 @@ def handle(command: Any, **opts: Any) -> None:
             f"({r.matched_fen} fen) of {r.channel_count} channel / {r.internal_count} ours; "
             f"exceptions {r.exception_count}: {cats}"
         )
+    for line in rule_lines:
+        command.stdout.write(line)
