@@ -350,6 +350,22 @@ def counter_checkout(
         raise CounterPayError(_("请勾选账单或输入金额"))
     if tendered_fen is not None:
         _check_fen("tendered_fen", tendered_fen, positive=False)
+    if channel == CASH_CHANNEL:
+        from wuye.payments.posting import cash_checkout
+
+        payment = cash_checkout(
+            unit=unit,
+            bill_ids=list(bill_ids),
+            amount_fen=amount_fen,
+            tendered_fen=tendered_fen or None,
+            idempotency_key=idempotency_key,
+            cashier=shift.cashier,
+            shift_id=shift.pk,
+            now=now,
+        )
+        return CheckoutResult(
+            order=payment.order, payment=payment, change_fen=int(payment.change_fen or 0)
+        )
     svc = _payments_services()
     order = svc.order_create(
         unit=unit,

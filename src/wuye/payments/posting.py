@@ -14,12 +14,13 @@ number and the receipt — but in *one* commit, with the rows it already holds n
 3. on PostgreSQL one statement of data-modifying CTEs: order (state ``paid``), its bill rows
    (``pending`` for now: the partial unique index still refuses a bill in another pending
    order), journal entry and all its lines (one INSERT, so the balance trigger of
-   ``ledger/migrations/0002`` checks it), payment, allocations, every bill's ``paid_fen``,
-   the attempt;
+   ``ledger/migrations/0002`` checks it), allocations, every bill's ``paid_fen``;
 4. last, one statement that takes the receipt number (``UPDATE … RETURNING`` on the
-   community's sequence row), inserts the receipt, sets ``Payment.receipt_number`` and
-   releases the order's bill rows — so the sequence row, the one point every payment of a
-   community queues on, is held only from this statement to ``COMMIT``.
+   community's sequence row), inserts the receipt, the payment with its number and its
+   attempt, and releases the order's bill rows — so the sequence row, the one point every
+   payment of a community queues on, is held only from this statement to ``COMMIT``. No row
+   points at a row of a later statement, so a caller's ``SET CONSTRAINTS ALL IMMEDIATE``
+   is no obstacle.
 
 On SQLite the same writes go through the ORM in the same transaction (SQLite has no
 data-modifying CTEs, and one writer at a time anyway). Same key → same order and payment,
@@ -676,11 +677,6 @@ def _write_pg(rows: _Rows, ids: _Ids, *, commit: bool) -> str | None:
         _insert(Order, [{**rows.order, "id": ids.order}], params),
         _insert(JournalEntry, [{**rows.entry, "id": ids.entry, "memo": memo}], params),
         _insert(JournalLine, [{**r, "entry_id": ids.entry} for r in rows.lines], params),
-        _insert(
-            PaymentAttempt,
-            [{**rows.attempt, "order_id": ids.order, "payment_id": ids.payment}],
-            params,
-        ),
     ]
     if rows.order_bills:
         parts.append(
@@ -724,9 +720,8 @@ def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
 
     It answers no row, and inserts neither, when the community has no receipt sequence for
     the year yet (its first receipt of a year): the caller then issues through
-    ``receipt_issue``, which creates it, and inserts the payment. The rows written before
-    already point at the payment's id: foreign keys are checked at ``COMMIT``. The sequence
-    row stays locked until then, the next statement.
+    ``receipt_issue``, which creates it, and inserts the payment and its attempt. The
+    sequence row stays locked until ``COMMIT``.
     """
     params: list[Any] = [rows.receipt["community_id"], rows.receipt_year]
     number = "s.prefix || '-' || lpad(s.last_seq::text, greatest(6, length(s.last_seq::text)), '0')"
@@ -743,16 +738,27 @@ def _receipt_sql(rows: _Rows, ids: _Ids) -> tuple[str, list[Any]]:
         source="r",
         returning="receipt_number",
     )
+    attempt_sql = _insert(PaymentAttempt, [_attempt_row(rows, ids)], params, source="p")
     # The payment is written here, with its number, rather than updated afterwards: an
-    # UPDATE of a row inserted in the same transaction checks its foreign keys again.
+    # UPDATE of a row inserted in the same transaction checks its foreign keys again. Its
+    # attempt comes after it, in this statement: no row of the first statement points at
+    # the payment, so the writes hold whether the caller's transaction checks foreign keys
+    # at COMMIT (Django's default) or after each statement (``SET CONSTRAINTS ALL
+    # IMMEDIATE``, which a billing run uses).
     sql = (
         f"WITH s AS (UPDATE {_t(ReceiptSequence)} SET last_seq = last_seq + 1"
         " WHERE community_id = %s AND year = %s RETURNING last_seq, prefix),"
         f" r AS ({receipt_sql}),"
-        f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending)"
-        f" {payment_sql}"
+        f" ob AS (UPDATE {_t(OrderBill)} SET pending = false WHERE order_id = %s AND pending),"
+        f" p AS ({payment_sql}),"
+        f" a AS ({attempt_sql})"
+        " SELECT receipt_number FROM p"
     )
     return sql, params
+
+
+def _attempt_row(rows: _Rows, ids: _Ids) -> dict[str, Any]:
+    return {**rows.attempt, "order_id": ids.order, "payment_id": ids.payment}
 
 
 def _write_orm(rows: _Rows, plan: _Plan) -> tuple[int, int, int]:
@@ -893,6 +899,7 @@ def cash_checkout(
                 order_id, entry_id, payment_id = new_ids.order, new_ids.entry, new_ids.payment
                 if number is None:  # the first receipt of the year: the payment is not in yet
                     Payment.objects.create(**_payment_row(rows, new_ids))
+                    PaymentAttempt.objects.create(**_attempt_row(rows, new_ids))
             else:
                 order_id, entry_id, payment_id = _write_orm(rows, plan)
                 number = None

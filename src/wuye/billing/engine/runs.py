@@ -137,6 +137,11 @@ def billing_run_execute(
                 with connection.cursor() as cur:
                     cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
             _Run(run, community, period, cycle_months, items, issued_on, user_id, progress).go()
+            if connection.vendor == "postgresql" and CONSTRAINTS_IMMEDIATE:
+                # Back to Django's default for the rest of a caller's transaction (this block
+                # may be a savepoint inside it): SET CONSTRAINTS lasts until the transaction ends.
+                with connection.cursor() as cur:
+                    cur.execute("SET CONSTRAINTS ALL DEFERRED")
             run.status = BillingRun.Status.DONE
             run.finished_at = timezone.now()
             run.save()

@@ -549,3 +549,25 @@ def test_owning_its_transaction_a_failing_statement_commits_nothing(commits, mon
     assert ReceiptSequence.objects.get(community=hh.community).last_seq == 0
     monkeypatch.undo()
     assert _fast(hh, [bill]).receipt_number.endswith("-000001")  # the connection is usable
+
+
+# --- a caller that checks foreign keys after each statement ---------------------------------
+
+
+@pytest.mark.parametrize("first_receipt", [False, True], ids=["sequence", "first-receipt"])
+def test_it_works_inside_a_transaction_that_checks_constraints_immediately(first_receipt):
+    """A billing run sets ``SET CONSTRAINTS ALL IMMEDIATE``; a payment later in the same
+    transaction (the demo's history, a test) must not depend on checks deferred to COMMIT."""
+    hh = household()
+    if not first_receipt:
+        _sequence(hh)
+    bill = hh.bill(10_000)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    payment = _fast(hh, [bill], tendered_fen=10_000)
+
+    assert PaymentAttempt.objects.get(order_id=payment.order_id).payment_id == payment.pk
+    assert Payment.objects.get(pk=payment.pk).receipt_number == payment.receipt_number
+    assert unbalanced_entry_ids() == []
