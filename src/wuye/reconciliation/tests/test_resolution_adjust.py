@@ -14,13 +14,13 @@ from django.db.models import Sum
 
 from wuye.accounts.models import Role
 from wuye.accounts.selectors import AccessDenied
+from wuye.billing.models import Bill
+from wuye.channels.base import ChannelResult, PaymentResponse
 from wuye.core.models import AuditEvent
 from wuye.estates.models import Community
 from wuye.ledger.models import AccountKind, JournalEntry, JournalLine
 from wuye.ledger.selectors import account_balance
 from wuye.payments.models import Payment
-from wuye.billing.models import Bill
-from wuye.channels.base import ChannelResult, PaymentResponse
 from wuye.payments.services import order_create, payment_capture, prepaid_pay
 from wuye.payments.tests.helpers import household, key, staff
 from wuye.reconciliation.clearing import clearing_balance
@@ -169,7 +169,6 @@ def test_under_the_refund_policy_the_surplus_is_a_refund_due_and_finance_may_ove
 
 def test_undoing_a_surplus_the_household_already_spent_is_refused_and_changes_nothing():
     hh = household()
-    company_id = hh.community.company_id
     payment, exc = mismatch(hh, ours=10_000, theirs=10_500)
     exc = exception_resolve(exception=exc, action=Action.ADJUST_SURPLUS, user=hh.finance, now=LATER)
     # The household spends the 5.00 on a new bill.
