@@ -1,30 +1,36 @@
 """HTTP benchmark: ``POST /api/payments/`` against a bare Django JSON view, same server.
 
-Usage (PostgreSQL)::
+Usage (PostgreSQL, Redis for the cached sessions, Debian's ``wrk``)::
 
-    python bench/http_api.py [--server-workers 4] [--clients 4] [--payments 800] [--bare 4000]
+    python bench/http_api.py [--pg-db wuye_bench_payments] [--sessions both|db|cache]
+        [--cache-url redis://127.0.0.1:6379/3] [--server-workers 4] [--server-threads 2]
+        [--clients 4] [--connections 8] [--duration 10] [--payments 8000]
 
-It creates the database ``wuye_bench_payments`` (shared with bench/payments.py: don't run
-both at once), seeds it with bench/payments.py's seeder (one community per client, a cashier
-each with a password and an open shift, a household with one open bill per payment) and
-starts gunicorn (``--server-workers`` sync workers) on ``wuye.wsgi`` with the settings of
-``bench/http_site/``, whose URL conf adds ``POST /bench/bare/``: a JSON view behind the same
-middleware that touches no database. Each client process logs in through ``/login/``
-(session and CSRF cookies, as a browser does), then, started together:
+It creates the database ``--pg-db`` (default ``wuye_bench_payments``, the one bench/payments.py
+uses: don't run both at once on it), seeds it with bench/payments.py's seeder (one community
+per client, a cashier each with a password and an open shift, a household with one open bill
+per payment), then for each session setting (``db``: Django's database sessions, the default;
+``cache``: ``WUYE_CACHE_URL`` set, cached_db sessions on Redis) starts one gunicorn on
+``wuye.wsgi`` with the settings of ``bench/http_site/`` (``--server-workers`` processes of
+``--server-threads`` threads, gthread: HTTP keep-alive) and, on that one server, with those
+settings:
 
-1. **bare**: POSTs a small JSON body to ``/bench/bare/`` (same gunicorn, same middleware
-   stack, session cookie and CSRF token checked; it never reads ``request.user``, so no
-   statement reaches the database);
-2. **bare with login**: the same to ``/bench/bare-user/``, which also checks the login (the
-   session row and the user row: 2 statements);
-3. **payments**: POSTs ``{"unit_id", "bill_ids", "idempotency_key"}`` to ``/api/payments/``,
-   one bill of its own community each time (the real service: ``payments.posting``).
+1. **bare**: ``POST /bench/bare/``, a JSON view behind the same middleware (session cookie and
+   CSRF token checked) that never reads ``request.user``: no statement reaches the database;
+2. **bare with login**: ``POST /bench/bare-user/``, the same plus the login check (session
+   and user read);
+3. **payments**: ``POST /api/payments/`` with ``{"unit_id", "bill_ids", "idempotency_key"}``,
+   one bill of the cashier's community each time (the real service).
 
-The server keeps its database connections (``WUYE_CONN_MAX_AGE``, default here 600 s, as a
-deployment should). Each client first sends ``--warmup`` untimed requests of the kind (so
-every server worker has imported everything and opened its connection). One new HTTP
-connection per request (gunicorn's sync workers close it). Prints one JSON line:
-requests/s, p50/p99 ms for each, their ratio, and the load average.
+Each cashier logs in through ``/login/`` (session and CSRF cookies, as a browser does). The
+load comes from ``wrk`` (C, event loop: it costs the 2 shared cores little, its CPU time is
+reported) with a generated Lua script: ``--clients`` wrk threads, one per cashier, holding
+``--connections`` keep-alive connections in all. Every kind gets a short untimed warm-up run
+first (every server thread has imported everything and opened its database connection, kept:
+``WUYE_CONN_MAX_AGE``, default here 600 s). Every answer must be 201, or the run fails.
+
+Prints one JSON line per session setting: requests/s, p50/p99 ms, CPU ms per request of the
+gunicorn workers and of wrk, the ratios, and the load average.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ import argparse
 import http.client
 import importlib.util
 import json
-import multiprocessing as mp
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,21 +54,85 @@ from urllib.parse import urlencode
 HERE = Path(__file__).resolve().parent
 
 ROOT = HERE.parent
-HOST, PORT = "127.0.0.1", 8765
+HOST = "127.0.0.1"
 PASSWORD = "bench-http-password"
+BARE_BODY = '{"unit_id": 1, "bill_ids": [1], "idempotency_key": "x"}'
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# wrk script: thread i (one per cashier) sends cashier i's cookies and CSRF token; for
+# payments it walks its cashier's jobs from args[2]+1 to args[3] and stops when they run out.
+LUA = r"""
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  me = DATA[tid + 1]
+  kind = args[1]
+  n = tonumber(args[2])
+  last = tonumber(args[3])
+  bad = 0
+  bad_status = 0
+  exhausted = 0
+  headers = {["Content-Type"] = "application/json", ["Cookie"] = me.cookie,
+             ["X-CSRFToken"] = me.token}
+  if kind ~= "payments" then
+    fixed = wrk.format("POST", "/bench/" .. kind .. "/", headers, BARE_BODY)
+  end
+end
+function request()
+  if kind ~= "payments" then return fixed end
+  n = n + 1
+  if n > last then
+    exhausted = 1
+    wrk.thread:stop()
+    return wrk.format("GET", "/bench/none/", headers)
+  end
+  local job = me.jobs[n]
+  local body = string.format('{"unit_id": %d, "bill_ids": [%d], "idempotency_key": "h-%d"}',
+                             job[1], job[2], job[2])
+  return wrk.format("POST", "/api/payments/", headers, body)
+end
+function response(status, hdrs, body)
+  if status ~= 201 and exhausted == 0 then
+    bad = bad + 1
+    bad_status = status
+  end
+end
+function done(summary, latency, requests)
+  local bad_all, exhausted_all, status = 0, 0, 0
+  for _, t in ipairs(threads) do
+    bad_all = bad_all + t:get("bad")
+    exhausted_all = exhausted_all + t:get("exhausted")
+    if t:get("bad_status") ~= 0 then status = t:get("bad_status") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'JSON {"requests": %d, "us": %d, "p50_us": %d, "p99_us": %d, "bad": %d, ' ..
+    '"bad_status": %d, "exhausted_threads": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    bad_all, status, exhausted_all, e.connect + e.read + e.write + e.timeout))
+end
+"""
 
 
-def _payments_bench() -> Any:
+def _payments_bench(pg_db: str) -> Any:
     spec = importlib.util.spec_from_file_location("bench_payments", HERE / "payments.py")
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
+    module: Any = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.PG_NAME = pg_db
+    module.PG_URL = f"postgres://postgres@127.0.0.1:5432/{pg_db}"
     return module
 
 
-def _seed(clients: int, payments: int) -> dict:
+def _seed(pg_db: str, clients: int, payments: int) -> dict:
     """Seed with bench/payments.py, then passwords and one open shift per cashier."""
-    pb = _payments_bench()
+    os.environ.setdefault("WUYE_DATA_DIR", "/tmp/wuye-http")
+    pb = _payments_bench(pg_db)
     pb._env()
     pb._create_database()
     pb._django()
@@ -97,7 +168,7 @@ def _seed(clients: int, payments: int) -> dict:
     return {"users": users, "jobs": jobs}
 
 
-def _server(workers: int) -> subprocess.Popen:
+def _server(args: argparse.Namespace, cache_url: str) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench_http_settings",
@@ -107,24 +178,31 @@ def _server(workers: int) -> subprocess.Popen:
         # request: a new PostgreSQL backend whose caches are cold for every payment).
         "WUYE_CONN_MAX_AGE": os.environ.get("WUYE_CONN_MAX_AGE", "600"),
     }
+    env.pop("WUYE_CACHE_URL", None)
+    if cache_url:
+        env["WUYE_CACHE_URL"] = cache_url
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
             "wuye.wsgi:application",
+            "--worker-class",
+            "gthread",
             "--workers",
-            str(workers),
+            str(args.server_workers),
+            "--threads",
+            str(args.server_threads),
             "--bind",
-            f"{HOST}:{PORT}",
+            f"{HOST}:{args.port}",
             "--log-level",
             "warning",
         ],
         env=env,
     )
-    for _ in range(200):
+    for _ in range(300):
         try:
-            conn = http.client.HTTPConnection(HOST, PORT, timeout=2)
+            conn = http.client.HTTPConnection(HOST, args.port, timeout=2)
             conn.request("GET", "/login/")
             conn.getresponse().read()
             return server
@@ -143,9 +221,9 @@ def _cookies(set_cookie: list[str]) -> dict[str, str]:
 
 
 def _request(
-    method: str, path: str, body: str | bytes | None, headers: dict[str, str]
+    port: int, method: str, path: str, body: str | None, headers: dict[str, str]
 ) -> tuple[int, bytes, list[str]]:
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
@@ -154,9 +232,9 @@ def _request(
     return response.status, data, cookies
 
 
-def _login(username: str) -> dict[str, str]:
-    """Log in through the login form; return the headers of an authenticated JSON POST."""
-    _status, page, cookies = _request("GET", "/login/", None, {})
+def _login(port: int, username: str) -> dict[str, str]:
+    """Log in through the login form; return the session cookie header and CSRF token."""
+    _status, page, cookies = _request(port, "GET", "/login/", None, {})
     jar = _cookies(cookies)
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert token is not None, "no CSRF token on the login page"
@@ -164,107 +242,166 @@ def _login(username: str) -> dict[str, str]:
         {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)}
     )
     status, _page, cookies = _request(
+        port,
         "POST",
         "/login/",
         form,
         {
             "Content-Type": "application/x-www-form-urlencoded",
             "Cookie": f"csrftoken={jar['csrftoken']}",
-            "Referer": f"http://{HOST}:{PORT}/login/",
+            "Referer": f"http://{HOST}:{port}/login/",
         },
     )
     jar.update(_cookies(cookies))
     assert status == 302 and "sessionid" in jar, f"login failed ({status})"
     return {
-        "Content-Type": "application/json",
-        "Cookie": f"csrftoken={jar['csrftoken']}; sessionid={jar['sessionid']}",
-        "X-CSRFToken": jar["csrftoken"],
+        "cookie": f"csrftoken={jar['csrftoken']}; sessionid={jar['sessionid']}",
+        "token": jar["csrftoken"],
     }
 
 
-def _client(args: tuple) -> list[float]:
-    """One client: log in, wait for the common start, send its requests; return latencies."""
-    username, kind, warm, jobs, start_at = args
-    headers = _login(username)
-    latencies: list[float] = []
-    for i, job in enumerate(warm + jobs):
-        if i == len(warm):  # warmed up (every server worker has imported and connected)
-            latencies = []
-            while time.time() < start_at:
-                time.sleep(0.001)
-        if kind in ("bare", "bare-user"):
-            path = f"/bench/{kind}/"
-            body = {"unit_id": 1, "bill_ids": [job], "idempotency_key": "x"}
-        else:
-            unit_id, bill_id = job
-            path = "/api/payments/"
-            body = {"unit_id": unit_id, "bill_ids": [bill_id], "idempotency_key": f"h-{bill_id}"}
-        t0 = time.perf_counter()
-        status, data, _cookies = _request("POST", path, json.dumps(body), headers)
-        latencies.append(time.perf_counter() - t0)
-        if status != 201:
-            raise RuntimeError(f"{path}: HTTP {status} {data[:200]!r}")
-    return latencies
+def _lua_string(value: str) -> str:
+    assert '"' not in value and "\\" not in value
+    return f'"{value}"'
 
 
-def _run(jobs: list[tuple]) -> dict:
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(len(jobs)) as pool:
-        results = pool.map(_client, jobs)
-    start_at = jobs[0][-1]
-    wall = time.time() - start_at
-    latencies = sorted(x for r in results for x in r)
-    n = len(latencies)
+def _script(logins: list[dict[str, str]], jobs: list[list[tuple[int, int]]]) -> str:
+    rows = []
+    for login, mine in zip(logins, jobs, strict=True):
+        jobs_lua = ",".join(f"{{{u},{b}}}" for u, b in mine)
+        rows.append(
+            f"{{cookie={_lua_string(login['cookie'])}, token={_lua_string(login['token'])}, "
+            f"jobs={{{jobs_lua}}}}}"
+        )
+    return f"BARE_BODY = '{BARE_BODY}'\n" + "DATA = {\n" + ",\n".join(rows) + "\n}\n" + LUA
+
+
+def _worker_ticks(server: subprocess.Popen) -> int:
+    """CPU ticks (user + system) used so far by gunicorn's worker processes."""
+    total = 0
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def _wrk(
+    args: argparse.Namespace,
+    script: str,
+    kind: str,
+    first: int,
+    last: int,
+    seconds: int,
+    *,
+    warmup: bool = False,
+) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(args.clients),
+            "-c",
+            str(args.connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            script,
+            f"http://{HOST}:{args.port}/",
+            "--",
+            kind,
+            str(first),
+            str(last),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in out.splitlines() if x.startswith("JSON "))
+    data = json.loads(line[5:])
+    if data["bad"] or data["socket_errors"]:
+        raise RuntimeError(f"{kind}: answers other than 201 or socket errors: {data}\n{out}")
+    if data["exhausted_threads"] and not warmup:
+        raise RuntimeError(f"{kind}: a client ran out of bills; seed more (--payments): {data}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    data["wrk_cpu_s"] = cpu
+    return data
+
+
+def _measure(
+    args: argparse.Namespace,
+    server: subprocess.Popen,
+    script: str,
+    kind: str,
+    first: int,
+    last: int,
+) -> dict:
+    ticks = _worker_ticks(server)
+    data = _wrk(args, script, kind, first, last, args.duration)
+    server_cpu = (_worker_ticks(server) - ticks) / TICKS
+    n = data["requests"]
     return {
         "requests": n,
-        "seconds": round(wall, 3),
-        "per_s": round(n / wall),
-        "p50_ms": round(latencies[n // 2] * 1000, 2),
-        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 2),
+        "seconds": round(data["us"] / 1e6, 3),
+        "per_s": round(n / (data["us"] / 1e6)),
+        "p50_ms": round(data["p50_us"] / 1000, 2),
+        "p99_ms": round(data["p99_us"] / 1000, 2),
+        "server_cpu_ms_per_request": round(server_cpu * 1000 / n, 2),
+        "wrk_cpu_ms_per_request": round(data["wrk_cpu_s"] * 1000 / n, 3),
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server-workers", type=int, default=4)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--payments", type=int, default=800, help="in all clients")
-    parser.add_argument("--bare", type=int, default=4000, help="in all clients")
-    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per client")
-    args = parser.parse_args(argv)
-    seed = _seed(args.clients, args.payments + args.warmup * args.clients)
-    server = _server(args.server_workers)
+def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int) -> dict:
+    cache_url = args.cache_url if sessions == "cache" else ""
+    if cache_url:
+        import redis
+
+        redis.Redis.from_url(cache_url).ping()  # fail early: no Redis, no cached sessions
+    server = _server(args, cache_url)
+    per_setting = args.payments // args.clients // len(_settings(args))
+    first = part * per_setting
+    warm = first + args.warmup_bills
+    last = first + per_setting
     try:
-        c = args.clients
-        w = args.warmup
-        start = time.time() + 5
-        bare = _run(
-            [
-                (seed["users"][i], "bare", list(range(w)), list(range(args.bare // c)), start)
-                for i in range(c)
-            ]
-        )
-        start = time.time() + 5
-        bare_user = _run(
-            [
-                (seed["users"][i], "bare-user", list(range(w)), list(range(args.bare // c)), start)
-                for i in range(c)
-            ]
-        )
-        start = time.time() + 5
-        paid = _run(
-            [
-                (seed["users"][i], "payments", seed["jobs"][i][:w], seed["jobs"][i][w:], start)
-                for i in range(c)
-            ]
-        )
+        logins = [_login(args.port, user) for user in seed["users"]]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+            fh.write(_script(logins, seed["jobs"]))
+        script = fh.name
+        result: dict[str, Any] = {}
+        for kind in ("bare", "bare-user", "payments"):
+            if kind == "payments":
+                # Warm-up: stops when the warm-up bills run out.
+                _wrk(args, script, kind, first, warm, 30, warmup=True)
+                result[kind] = _measure(args, server, script, kind, warm, last)
+            else:
+                _wrk(args, script, kind, 0, 0, 2, warmup=True)
+                result[kind] = _measure(args, server, script, kind, 0, 0)
+        os.unlink(script)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    result = {
+        if cache_url:
+            import redis
+
+            client = redis.Redis.from_url(cache_url)
+            for key in client.scan_iter("wuye:*"):
+                client.delete(key)
+    bare, bare_user, paid = result["bare"], result["bare-user"], result["payments"]
+    return {
         "db": "postgres",
-        "server": f"gunicorn, {args.server_workers} sync workers",
-        "clients": args.clients,
+        "pg_db": args.pg_db,
+        "sessions": "cached_db on Redis" if cache_url else "database",
+        "server": f"gunicorn gthread, {args.server_workers} workers x {args.server_threads}"
+        " threads, keep-alive",
+        "load": f"wrk, {args.clients} threads, {args.connections} connections, "
+        f"{args.duration} s per kind",
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "bare_json_view": bare,
         "bare_view_with_login": bare_user,
@@ -272,8 +409,35 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_payments_to_bare": round(paid["per_s"] / bare["per_s"], 3),
         "ratio_payments_to_bare_with_login": round(paid["per_s"] / bare_user["per_s"], 3),
     }
-    print(json.dumps(result, ensure_ascii=False))
-    return result
+
+
+def _settings(args: argparse.Namespace) -> list[str]:
+    return ["db", "cache"] if args.sessions == "both" else [args.sessions]
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pg-db", default="wuye_bench_payments", help="dropped and recreated")
+    parser.add_argument("--sessions", choices=["both", "db", "cache"], default="both")
+    parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/3")
+    parser.add_argument("--server-workers", type=int, default=4)
+    parser.add_argument("--server-threads", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4, help="wrk threads, one per cashier")
+    parser.add_argument("--connections", type=int, default=8, help="in all")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per kind")
+    parser.add_argument(
+        "--payments", type=int, default=8000, help="bills seeded, in all (warm-up included)"
+    )
+    parser.add_argument("--warmup-bills", type=int, default=50, help="per cashier and setting")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    seed = _seed(args.pg_db, args.clients, args.payments)
+    results = []
+    for part, sessions in enumerate(_settings(args)):
+        result = _one_setting(args, seed, sessions, part)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        results.append(result)
+    return results
 
 
 if __name__ == "__main__":

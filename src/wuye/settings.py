@@ -9,6 +9,8 @@ Everything an operator sets comes from the environment:
   in the data dir with mode 0600, which is the safe default for the demo.
 - ``WUYE_DEBUG``: ``1`` for development.
 - ``WUYE_TASK_BACKEND``: ``immediate`` (in-process) or ``database`` (``wuye worker`` runs them).
+- ``WUYE_CACHE_URL``: a Redis URL for the shared cache and cached sessions (default: none,
+  database sessions).
 """
 
 from __future__ import annotations
@@ -98,6 +100,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Sessions (docs/payments-speed.md, "Sessions"). With WUYE_CACHE_URL set to a Redis URL
+# (e.g. redis://127.0.0.1:6379/0, shared by every worker and server) sessions are read from
+# that cache and written through to the database (``cached_db``): a logged-in request no
+# longer queries the session table, and a logout or password change deletes the session from
+# the one cache every worker reads. Unset (the SQLite demo, tests): database sessions and
+# Django's default cache, as before. Never a per-process cache for sessions: a logout in one
+# worker would leave the session valid in the others.
+_cache_url = os.environ.get("WUYE_CACHE_URL", "")
+if _cache_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "wuye",
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 ROOT_URLCONF = "wuye.urls"
 WSGI_APPLICATION = "wuye.wsgi.application"

@@ -21,9 +21,10 @@ or the key was used for something else. Nothing is written unless the answer is 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,9 +32,9 @@ from django.views.decorators.http import require_POST
 
 from wuye.accounts.models import Membership
 from wuye.counter.models import Shift
-from wuye.estates.models import Unit
+from wuye.estates.models import Community, Unit
 from wuye.payments.models import Payment
-from wuye.payments.posting import cash_checkout
+from wuye.payments.posting import _pg_cursor, cash_checkout
 from wuye.payments.services import (
     BillInPendingOrder,
     IdempotencyKeyConflict,
@@ -111,32 +112,91 @@ def _answer(payment: Payment, *, created: bool) -> JsonResponse:
     )
 
 
-def _counter_scope(user: Any) -> Q | None:
-    """The households ``user`` may take payments for, as a filter on units; None: no counter
-    role anywhere.
+# One statement: whether the user holds a counter role anywhere (a superuser always does),
+# and the household (if it exists), whether one of those memberships covers its community (a
+# membership without communities covers its whole company), and the user's open shift in
+# that community (a cashier has at most one open shift: counter's ``Shift`` constraint).
+# The same rules as ``access.user_role_set`` + ``access.units_for(user, COUNTER)`` (three
+# queries), then the household and shift queries the view ran after them. Table names come
+# from the models; every value is a parameter.
+_SCOPE_TEMPLATE = """
+SELECT r.has_role, x.unit_id, x.community_id, x.in_scope, x.shift_id
+FROM (
+    SELECT (%(su)s OR EXISTS (
+        SELECT 1 FROM {membership} m WHERE m.user_id = %(user)s AND m.role IN %(roles)s
+    )) AS has_role
+) r
+LEFT JOIN (
+    SELECT u.id AS unit_id, u.community_id,
+        (%(su)s OR EXISTS (
+            SELECT 1 FROM {membership} m
+            WHERE m.user_id = %(user)s AND m.role IN %(roles)s AND (
+                EXISTS (
+                    SELECT 1 FROM {through} mc
+                    WHERE mc.membership_id = m.id AND mc.community_id = u.community_id
+                )
+                OR (
+                    m.company_id = c.company_id
+                    AND NOT EXISTS (SELECT 1 FROM {through} mc WHERE mc.membership_id = m.id)
+                )
+            )
+        )) AS in_scope,
+        (
+            SELECT s.id FROM {shift} s
+            WHERE s.cashier_id = %(user)s AND s.state = %(open)s
+              AND s.community_id = u.community_id
+            LIMIT 1
+        ) AS shift_id
+    FROM {unit} u JOIN {community} c ON c.id = u.community_id
+    WHERE u.id = %(unit)s
+) x ON 1 = 1
+"""
+_SCOPE_SQL = _SCOPE_TEMPLATE.format(
+    membership=Membership._meta.db_table,
+    through=Membership.communities.through._meta.db_table,
+    shift=Shift._meta.db_table,
+    unit=Unit._meta.db_table,
+    community=Community._meta.db_table,
+)
+# Named parameters, positional for the drivers (psycopg prepares the statement text as is).
+_SCOPE_NAMES: list[str] = []
 
-    One query for what ``access.user_role_set`` and ``access.units_for(user, COUNTER)`` read
-    in three (memberships, then memberships again with their communities): the same roles,
-    the same communities (a membership without communities is its whole company).
-    """
-    if user.is_superuser:
-        return Q()
-    members: dict[int, tuple[str, int, list[int]]] = {}
-    rows = Membership.objects.filter(user=user).values_list(
-        "pk", "role", "company_id", "communities__id"
-    )
-    for pk, role, company_id, community_id in rows:
-        member = members.setdefault(pk, (role, company_id, []))
-        if community_id is not None:
-            member[2].append(community_id)
-    user._wuye_roles = frozenset(role for role, _c, _ids in members.values())
-    if not user._wuye_roles & COUNTER:
-        return None
-    scope = Q(pk__in=[])
-    for role, company_id, ids in members.values():
-        if role in COUNTER:
-            scope |= Q(community_id__in=ids) if ids else Q(community__company_id=company_id)
-    return scope
+
+def _positional(sql: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        _SCOPE_NAMES.append(name)
+        return "(%s, %s, %s)" if name == "roles" else "%s"
+
+    return re.sub(r"%\((\w+)\)s", one, sql)
+
+
+_SCOPE_SQL = _positional(_SCOPE_SQL)
+_ROLES = sorted(COUNTER)
+
+
+def _counter_scope(user: Any, unit_id: int) -> tuple[bool, Unit | None, bool, int | None]:
+    """(counter role anywhere, the household or None, household in the user's counter scope,
+    the user's open shift id in its community or None), in one statement (prepared on
+    PostgreSQL)."""
+    values = {
+        "su": bool(user.is_superuser),
+        "user": user.pk,
+        "open": Shift.State.OPEN.value,
+        "unit": unit_id,
+    }
+    params: list[Any] = []
+    for name in _SCOPE_NAMES:
+        params += _ROLES if name == "roles" else [values[name]]
+    cursor = _pg_cursor() if connection.vendor == "postgresql" else connection.cursor()
+    with cursor:
+        cursor.execute(_SCOPE_SQL, params)
+        has_role, found_id, community_id, in_scope, shift_id = cursor.fetchone()
+    if found_id is None:
+        return bool(has_role), None, False, None
+    # Only the two columns the checkout reads; any other is loaded if something asks for it.
+    unit = Unit.from_db(connection.alias, ["id", "community_id"], [found_id, community_id])
+    return bool(has_role), unit, bool(in_scope), shift_id
 
 
 @require_POST
@@ -145,27 +205,17 @@ def payments(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     if not user.is_authenticated:
         return _error(401, _("请先登录"))
-    scope = _counter_scope(user)
-    if scope is None:
-        return _error(403, _("没有收费权限"))
     try:
-        data = _parse(request)
+        data: dict[str, Any] | None = _parse(request)
     except _BadRequest as exc:
-        return _error(400, str(exc), exc.field)
-    # The household and the cashier's open shift there, in one query (a cashier has at most
-    # one open shift: counter's ``Shift`` constraint).
-    open_shift = Shift.objects.filter(
-        cashier=user, state=Shift.State.OPEN, community_id=OuterRef("community_id")
-    ).values("pk")[:1]
-    unit = (
-        Unit.objects.filter(scope, pk=data["unit_id"])
-        .select_related("community")
-        .annotate(open_shift_id=Subquery(open_shift))
-        .first()
-    )
-    if unit is None:
+        data, bad = None, exc
+    has_role, unit, in_scope, shift_id = _counter_scope(user, data["unit_id"] if data else 0)
+    if not has_role:
+        return _error(403, _("没有收费权限"))
+    if data is None:
+        return _error(400, str(bad), bad.field)
+    if unit is None or not in_scope:
         return _error(404, _("房屋不存在"), "unit_id")
-    shift_id = unit.open_shift_id
     if shift_id is None:
         return _error(403, _("请先在该小区开班"))
     try:

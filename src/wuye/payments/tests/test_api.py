@@ -202,3 +202,36 @@ def test_the_scope_follows_the_memberships_communities_roles_and_shift(counter):
     assert elsewhere.status_code == 403
     assert inside.status_code == 201, inside.content
     assert Payment.objects.get().cashier_id == limited.pk
+
+
+def test_the_role_is_checked_before_the_input_and_a_superuser_pays_anywhere(counter):
+    hh, _client = counter
+    from wuye.accounts.models import Membership, Role, User
+
+    auditor = User.objects.create(username="auditor-bad-input")
+    Membership.objects.create(user=auditor, company=hh.community.company, role=Role.AUDITOR)
+    root = User.objects.create(username="root", is_superuser=True, is_staff=True)
+    bill = hh.bill(10_000)
+
+    bad_input_no_role = _post(_login(auditor), {"unit_id": "x"})
+    root_client = _login(root)
+    no_shift = _post(
+        root_client, {"unit_id": hh.unit.pk, "bill_ids": [bill.pk], "idempotency_key": "r1"}
+    )
+    missing = _post(root_client, {"unit_id": 10**9, "bill_ids": [1], "idempotency_key": "r2"})
+    shift_open(
+        cashier=root,
+        community=hh.community,
+        counter_name="3号窗口",
+        opening_float_fen=0,
+        now=timezone.now(),
+    )
+    paid = _post(
+        root_client, {"unit_id": hh.unit.pk, "bill_ids": [bill.pk], "idempotency_key": "r3"}
+    )
+
+    assert bad_input_no_role.status_code == 403
+    assert no_shift.status_code == 403
+    assert missing.status_code == 404 and missing.json()["field"] == "unit_id"
+    assert paid.status_code == 201, paid.content
+    assert Payment.objects.get().cashier_id == root.pk

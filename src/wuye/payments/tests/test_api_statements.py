@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the fast path is PostgreSQL's")
-def test_a_payment_request_is_nine_statements(counter):  # noqa: F811
+def test_a_payment_request_is_eight_statements(counter):  # noqa: F811
     hh, client = counter
     first, second = hh.bill(10_000), hh.bill(10_000, month=2)
     # The community's first receipt of the year creates its receipt sequence (not counted).
@@ -26,6 +26,6 @@ def test_a_payment_request_is_nine_statements(counter):  # noqa: F811
 
     assert answer.status_code == 201, answer.content
     assert Payment.objects.filter(receipt_number=answer.json()["receipt_number"]).exists()
-    # Session, user, memberships with communities, household with the open shift, then the
+    # Session, user, one for the counter role, household, scope and open shift, then the
     # checkout: BEGIN, one SELECT, two pipelined writes, COMMIT.
-    assert len(queries.captured_queries) == 9, [q["sql"][:80] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 8, [q["sql"][:80] for q in queries.captured_queries]
