@@ -449,6 +449,10 @@ def surplus_account(unit: Unit, surplus_to: str = "") -> AccountKind:
     return AccountKind.PREPAID
 
 
+_TO = {AccountKind.PREPAID: "预存", AccountKind.REFUND_PAYABLE: "应退款"}
+"""Where a surplus went, as the ledger memo says it (memos are not translated)."""
+
+
 def channel_surplus_post(
     *,
     company_id: int,
@@ -479,7 +483,7 @@ def channel_surplus_post(
     return entry_post(
         company_id=company_id,
         kind=JournalEntry.Kind.ADJUSTMENT,
-        memo=f"对账 {label} {channel} {reference} {format_yuan(amount_fen)} → {account.label}",
+        memo=f"对账 {label} {channel} {reference} {format_yuan(amount_fen)} → {_TO[account]}",
         effective_date=on_date,
         lines=lines,
         idempotency_key=_fresh_key(recon_key(what, channel, settle_date, company_id, reference)),
