@@ -236,7 +236,12 @@ def test_a_day_with_every_kind_of_difference(company):
     assert states[("arrival_late", "wechat")] == ReconException.State.AUTO_RESOLVED
     assert states[("channel_only", "card")] == ReconException.State.OPEN  # nobody to post to
     assert states[("arrival_short", "card")] == ReconException.State.OPEN
-    assert summary["rules"] == {"payments_posted": 1, "arrivals_booked": 1, "left_open": 1}
+    assert summary["rules"] == {
+        "payments_posted": 1,
+        "arrivals_booked": 1,
+        "left_open": 1,
+        "arrived": 0,
+    }
     lost_bill.refresh_from_db()
     assert lost_bill.outstanding_fen == 0
     assert Payment.objects.get(reference="4200000000000000000002").order.idempotency_key == (
