@@ -54,7 +54,7 @@ TRADE_DAY = date(2026, 11, 20)
 SETTLE_DAY = date(2026, 11, 21)
 
 
-def _setup(db: str) -> None:
+def _setup(db: str, pg_name: str = PG_NAME) -> None:
     os.environ.setdefault("WUYE_FIELD_KEY", "rTSlGaa7bTBqEfpXiqsHdB0tQ5TtdxJzHGeb5LqIx4Q=")
     os.environ.setdefault("WUYE_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_SETTINGS_MODULE"] = "wuye.settings"
@@ -65,9 +65,9 @@ def _setup(db: str) -> None:
         import psycopg
 
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME}")
-            conn.execute(f"CREATE DATABASE {PG_NAME}")
-        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
+            conn.execute(f"DROP DATABASE IF EXISTS {pg_name}")
+            conn.execute(f"CREATE DATABASE {pg_name}")
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{pg_name}"
     else:
         path = data_dir / "bench-recon.sqlite3"
         for suffix in ("", "-wal", "-shm"):
@@ -299,47 +299,19 @@ def _baselines(acq: Path, internal: Path) -> dict[str, Any]:
 
 
 def _match_sql_only(company: Any, workdir: Path) -> tuple[float, float]:
-    """Time loading both sides from the database into DuckDB, then the matching SQL alone."""
+    """Time loading both sides (database + Parquet) into DuckDB, then the matching SQL alone
+    (including the few left-over rows' details fetched from the database)."""
     import duckdb
 
     from wuye.reconciliation import matching
 
-    ipath, cpath = workdir / "m_internal.csv", workdir / "m_records.csv"
-    trade = TRADE_DAY
-    from datetime import timedelta
-
-    w = timedelta(days=matching.WINDOW_DAYS)
-    t_load = time.perf_counter()
-    matching._dump(
-        *matching._internal_sql(company.pk, "card", trade - w, trade + w + timedelta(days=1)), ipath
-    )
-    matching._dump(
-        *matching._channel_sql(
-            company.pk, "card", SETTLE_DAY - w, SETTLE_DAY + w + timedelta(days=1)
-        ),
-        cpath,
-    )
     con = duckdb.connect()
-    matching._load(con, "internal", ipath, matching._INTERNAL_COLS)
-    matching._load(con, "records", cpath, matching._CHANNEL_COLS)
-    load_s = time.perf_counter() - t_load
-    con.execute(
-        "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
-        "cap_fen BIGINT, min_fen BIGINT)"
-    )
-    con.executemany(
-        "INSERT INTO rates VALUES (?, ?, ?, ?, ?)", matching._rates(company, "card", trade)
-    )
-    days = {
-        "card": "TRUE",
-        "trade_day": f"DATE '{trade.isoformat()}'",
-        "settle_day": f"DATE '{SETTLE_DAY.isoformat()}'",
-    }
     t = time.perf_counter()
-    con.execute(matching._fill(matching._PREPARE, **days))
-    con.execute(matching._fill(matching._JOIN, **days))
-    matching._order_map(con)
-    con.execute(matching._PASS2)
+    matching._load_sides(con, company.pk, "card", SETTLE_DAY, workdir)
+    load_s = time.perf_counter() - t
+    rates = matching._rates(company, "card", TRADE_DAY)
+    t = time.perf_counter()
+    matching._match_sql(con, card=True, trade_day=TRADE_DAY, settle_date=SETTLE_DAY, rates=rates)
     elapsed = time.perf_counter() - t
     con.close()
     return load_s, elapsed
@@ -347,7 +319,10 @@ def _match_sql_only(company: Any, workdir: Path) -> tuple[float, float]:
 
 def sql_only(n: int) -> dict[str, Any]:
     """Time the matching SQL against the bare join with both sides built in DuckDB (no
-    database): for row counts whose import and seeding would not fit the bench's minutes."""
+    database): for row counts whose import and seeding would not fit the bench's minutes.
+
+    The channel side's duplicate marks are made as the importer makes them (one grouped pass
+    over the file's rows), timed apart as ``import_dup_mark_s``: that is import work."""
     import django
     import duckdb
 
@@ -360,7 +335,7 @@ def sql_only(n: int) -> dict[str, Any]:
         acq, internal = _write_files(n, Path(tmp))
         con = duckdb.connect()
         con.execute(
-            f"""CREATE TABLE records AS SELECT row_number() OVER () AS cid, 'payment' AS kind,
+            f"""CREATE TABLE records0 AS SELECT row_number() OVER () AS cid, 'payment' AS kind,
                   rrn AS reference, '' AS order_no,
                   CAST(replace(amount, '.', '') AS BIGINT) AS amount_fen,
                   CAST(replace(fee, '.', '') AS BIGINT) * 1000 AS fee_milli_fen,
@@ -369,39 +344,60 @@ def sql_only(n: int) -> dict[str, Any]:
                 FROM read_csv('{acq}', header = true, all_varchar = true, null_padding = true)
                 WHERE settle_date <> 'TRAILER'"""
         )
+        t = time.perf_counter()
         con.execute(
-            f"""CREATE TABLE internal AS SELECT iid, 'payment' AS kind,
-                  '10000001-{TRADE_DAY:%Y%m%d}-' || rrn AS reference, rrn,
-                  '' AS provider_txn_id, '' AS order_no, amount_fen,
-                  DATE '{TRADE_DAY.isoformat()}' AS eff, 'debit' AS card_type,
-                  '' AS funding_source, 1::BIGINT AS order_id
-                FROM read_csv('{internal}', header = false,
-                  columns = {{'iid': 'BIGINT', 'rrn': 'VARCHAR', 'amount_fen': 'BIGINT'}})"""
+            f"""CREATE TABLE records AS SELECT r.*, d.cid IS NOT NULL AS is_dup,
+                 {matching.records_extra(SETTLE_DAY)} FROM records0 r
+               LEFT JOIN (SELECT c.cid FROM records0 c JOIN (
+                   SELECT kind, reference, min(cid) AS keep FROM records0
+                   GROUP BY kind, reference HAVING count(*) > 1) d
+                 USING (kind, reference) WHERE c.cid <> d.keep) d USING (cid)"""
         )
+        result["import_dup_mark_s"] = time.perf_counter() - t
+        con.execute("DROP TABLE records0")
+        # The columns matching's load adds (matching.internal_extra / records_extra).
         con.execute(
-            "CREATE TABLE rates AS SELECT '" + MID + "' AS merchant_no, 'debit' AS card_type, "
-            "5000::BIGINT AS rate_ppm, 2000::BIGINT AS cap_fen, NULL::BIGINT AS min_fen"
+            f"""CREATE TABLE internal AS SELECT *, {matching.internal_extra(True, TRADE_DAY)}
+                FROM (SELECT iid, 'payment' AS kind, rrn AS key_src,
+                  amount_fen, DATE '{TRADE_DAY.isoformat()}' AS eff, 'debit' AS card_type,
+                  '' AS funding_source
+                FROM read_csv('{internal}', header = false,
+                  columns = {{'iid': 'BIGINT', 'rrn': 'VARCHAR', 'amount_fen': 'BIGINT'}}))"""
         )
         t = time.perf_counter()
         con.execute(
             """CREATE TABLE bare AS SELECT
-                 CASE WHEN i.rrn IS NULL THEN 'channel_only'
+                 CASE WHEN i.key_src IS NULL THEN 'channel_only'
                       WHEN c.reference IS NULL THEN 'internal_only'
                       WHEN i.amount_fen <> c.amount_fen THEN 'amount_mismatch'
-                      ELSE 'matched' END AS category, c.reference AS c_rrn, i.rrn AS i_rrn
-               FROM records c FULL OUTER JOIN internal i ON c.reference = i.rrn"""
+                      ELSE 'matched' END AS category, c.reference AS c_rrn, i.key_src AS i_rrn
+               FROM records c FULL OUTER JOIN internal i ON c.reference = i.key_src"""
         )
         result["baseline_join_s"] = time.perf_counter() - t
-        days = {
-            "card": "TRUE",
-            "trade_day": f"DATE '{TRADE_DAY.isoformat()}'",
-            "settle_day": f"DATE '{SETTLE_DAY.isoformat()}'",
-        }
+
+        def details(con: duckdb.DuckDBPyConnection) -> None:
+            # What matching._details fetches from the database, here from the table itself.
+            con.execute(
+                f"""INSERT INTO i_detail SELECT uid,
+                      '10000001-{TRADE_DAY:%Y%m%d}-' || k, '', '', 1 FROM internal
+                    WHERE uid IN (SELECT uid FROM need)"""
+            )
+
+        def order_map(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(
+                "CREATE TABLE order_map (order_no VARCHAR, order_id BIGINT, payment_id BIGINT)"
+            )
+
         t = time.perf_counter()
-        con.execute(matching._fill(matching._PREPARE, **days))
-        con.execute(matching._fill(matching._JOIN, **days))
-        con.execute("CREATE TABLE order_map (order_no VARCHAR, order_id BIGINT, payment_id BIGINT)")
-        con.execute(matching._PASS2)
+        matching._match_sql(
+            con,
+            card=True,
+            trade_day=TRADE_DAY,
+            settle_date=SETTLE_DAY,
+            rates=[(MID, "debit", 5000, 2000, None)],
+            details=details,
+            order_map=order_map,
+        )
         result["match_sql_s"] = time.perf_counter() - t
         t = time.perf_counter()
         found, counts = matching._collect(con, "card", SETTLE_DAY)
@@ -423,6 +419,9 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument(
+        "--pg-db", default=PG_NAME, help=f"PostgreSQL database to drop and create ({PG_NAME})"
+    )
+    parser.add_argument(
         "--sql-only",
         action="store_true",
         help="only the matching SQL against the bare join, both sides built in DuckDB",
@@ -432,7 +431,7 @@ def main() -> None:
     if args.sql_only:
         print(json.dumps(sql_only(args.rows), ensure_ascii=False, default=str))
         return
-    _setup(args.db)
+    _setup(args.db, args.pg_db)
 
     from wuye.reconciliation.importers import file_import
     from wuye.reconciliation.matching import reconcile_run
@@ -458,29 +457,43 @@ def main() -> None:
         # rows' CSV), to split import_s into parsing and database writing.
         from django.db import connection
 
+        from wuye.reconciliation import store
         from wuye.reconciliation.importers import acquirer
 
         parse_dir = workdir / "parse"
         parse_dir.mkdir()
         t = time.perf_counter()
-        acquirer.parse(acq, acq.name, workdir=parse_dir, pg=connection.vendor == "postgresql")
+        acquirer.parse(
+            acq,
+            acq.name,
+            workdir=parse_dir,
+            pg=connection.vendor == "postgresql",
+            company_id=company.pk,
+            columnar_min_rows=store.COLUMNAR_MIN_ROWS,
+        )
         result["import_parse_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
         imported = file_import(acq, company=company, name=acq.name)
         result["import_s"] = time.perf_counter() - t
         result["channel_rows"] = imported.source.row_count
+        result["columnar"] = imported.source.columnar
+        from wuye.reconciliation.models import ChannelRecord
+
+        result["channel_records_in_db_after_import"] = ChannelRecord.objects.count()
 
         t = time.perf_counter()
         run = reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
         result["match_s"] = time.perf_counter() - t
-        result["match_load_s"], result["match_sql_s"] = _match_sql_only(company, workdir)
+        (workdir / "m").mkdir()
+        result["match_load_s"], result["match_sql_s"] = _match_sql_only(company, workdir / "m")
         t = time.perf_counter()
         reconcile_run(company=company, settle_date=SETTLE_DAY, channel="card")
         result["rerun_s"] = time.perf_counter() - t
         result["matched"] = run.matched_count
         result["categories"] = {k: v["count"] for k, v in run.categories.items()}
         result["exceptions_stored"] = ReconException.objects.count()
+        result["channel_records_in_db_after_match"] = ChannelRecord.objects.count()
 
     r: dict[str, Any] = result
     read_join = r["baseline_read_s"] + r["baseline_join_s"]

@@ -37,7 +37,9 @@ rows on their way out of the database: its driver has no bulk export).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -52,8 +54,9 @@ from wuye.estates.models import Company
 from wuye.ledger.models import JournalEntry
 from wuye.merchants.models import Merchant
 from wuye.merchants.selectors import fee_rate_for
-from wuye.payments.models import Order, Payment, Refund
+from wuye.payments.models import Payment, Refund
 
+from . import store
 from .calendar import add_workdays
 from .models import (
     MERCHANT_CHANNEL,
@@ -65,6 +68,7 @@ from .models import (
     ReconException,
     ReconExceptionEvent,
     ReconRun,
+    SourceFile,
 )
 
 SETTLE_LAG = timedelta(days=1)
@@ -102,7 +106,11 @@ class Found:
 
 
 def _dump(sql: str, params: list[Any], path: Path) -> None:
-    """Write the rows of ``sql`` to ``path`` as CSV (header-less), straight from the DB."""
+    """Write the rows of ``sql`` to ``path`` as CSV (header-less), straight from the DB.
+
+    PostgreSQL: ``COPY … TO STDOUT``; psycopg hands it back one message (one row) at a time,
+    so the rows are gathered into 1 MiB blocks before each write.
+    """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             raw = cursor.cursor
@@ -111,26 +119,32 @@ def _dump(sql: str, params: list[Any], path: Path) -> None:
                 path.open("wb") as fh,
                 raw.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as cp,
             ):
+                block: list[Any] = []
+                size = 0
                 for chunk in cp:
-                    fh.write(chunk)
+                    block.append(chunk)
+                    size += len(chunk)
+                    if size >= 1 << 20:
+                        fh.write(b"".join(block))
+                        block, size = [], 0
+                fh.write(b"".join(block))
         else:
             cursor.execute(sql, params)
             with path.open("w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh).writerows(cursor.cursor)
 
 
+# The internal side carries only what the join needs; the few rows left over (or differing)
+# get their references and order numbers afterwards (``_details``): fewer bytes out of the
+# database and no join to the orders table for a million rows.
 _INTERNAL_COLS = {
     "iid": "BIGINT",
     "kind": "VARCHAR",
-    "reference": "VARCHAR",
-    "rrn": "VARCHAR",
-    "provider_txn_id": "VARCHAR",
-    "order_no": "VARCHAR",
+    "key_src": "VARCHAR",
     "amount_fen": "BIGINT",
     "eff": "DATE",
     "card_type": "VARCHAR",
     "funding_source": "VARCHAR",
-    "order_id": "BIGINT",
 }
 _CHANNEL_COLS = {
     "cid": "BIGINT",
@@ -143,29 +157,30 @@ _CHANNEL_COLS = {
     "settle_date": "DATE",
     "card_type": "VARCHAR",
     "funding_source": "VARCHAR",
+    "is_dup": "BOOLEAN",
 }
 
 
 def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tuple[str, list[Any]]:
-    pay, order, entry, refund = (
+    pay, entry, refund = (
         Payment._meta.db_table,
-        Order._meta.db_table,
         JournalEntry._meta.db_table,
         Refund._meta.db_table,
     )
     # Dates leave as text: no per-row date object on SQLite (its declared-type converters).
     # Refunds counted on the day of their own entry; reconciliation's own voids (a payment
-    # the channel never had, reversed by finance) are not channel refunds.
+    # the channel never had, reversed by finance) are not channel refunds. A card payment's
+    # key is its RRN (else its reference, whose last part matching takes).
+    key = "CASE WHEN p.rrn <> '' THEN p.rrn ELSE p.reference END"
     sql = f"""
-        SELECT p.id, 'payment', p.reference, p.rrn, p.provider_txn_id, o.idempotency_key,
-               p.amount_fen, CAST(e.effective_date AS TEXT), p.card_type, p.funding_source,
-               p.order_id
-        FROM {pay} p JOIN {order} o ON o.id = p.order_id JOIN {entry} e ON e.id = p.entry_id
+        SELECT p.id, 'payment', {key if channel == "card" else "p.reference"},
+               p.amount_fen, CAST(e.effective_date AS TEXT), p.card_type, p.funding_source
+        FROM {pay} p JOIN {entry} e ON e.id = p.entry_id
         WHERE p.company_id = %s AND p.channel = %s
           AND e.effective_date >= %s AND e.effective_date < %s
         UNION ALL
-        SELECT r.id, 'refund', r.reference, '', '', '', -r.amount_fen,
-               CAST(e.effective_date AS TEXT), p.card_type, p.funding_source, NULL
+        SELECT r.id, 'refund', r.reference, -r.amount_fen,
+               CAST(e.effective_date AS TEXT), p.card_type, p.funding_source
         FROM {refund} r JOIN {pay} p ON p.id = r.payment_id JOIN {entry} e ON e.id = r.entry_id
         WHERE p.company_id = %s AND r.channel = %s AND r.reference NOT LIKE %s
           AND e.effective_date >= %s AND e.effective_date < %s
@@ -175,87 +190,200 @@ def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tupl
 
 
 def _channel_sql(company_id: int, channel: str, start: date, end: date) -> tuple[str, list[Any]]:
-    table = ChannelRecord._meta.db_table
+    """The window's rows kept in the database (files below ``store.COLUMNAR_MIN_ROWS``; a
+    columnar file's rows copied in for its exceptions are read from its Parquet instead)."""
+    table, files = ChannelRecord._meta.db_table, SourceFile._meta.db_table
     sql = f"""
-        SELECT id, kind, reference, order_no, amount_fen, fee_milli_fen, merchant_no,
-               CAST(settle_date AS TEXT), card_type, funding_source
-        FROM {table}
-        WHERE company_id = %s AND channel = %s AND settle_date >= %s AND settle_date < %s
-    """  # noqa: S608 - table name is ours
+        SELECT r.id, r.kind, r.reference, r.order_no, r.amount_fen, r.fee_milli_fen,
+               r.merchant_no, CAST(r.settle_date AS TEXT), r.card_type, r.funding_source,
+               CASE WHEN r.is_duplicate THEN 'true' ELSE 'false' END
+        FROM {table} r JOIN {files} f ON f.id = r.source_id
+        WHERE r.company_id = %s AND r.channel = %s AND r.settle_date >= %s
+          AND r.settle_date < %s AND NOT f.columnar
+    """  # noqa: S608 - table names are ours
     return sql, [company_id, channel, start, end]
 
 
-def _load(con: duckdb.DuckDBPyConnection, name: str, path: Path, cols: dict[str, str]) -> None:
+def _load(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, cols: dict[str, str], extra: str
+) -> None:
     spec = ", ".join(f"'{c}': '{t}'" for c, t in cols.items())
     trimmed = ", ".join(
         f"coalesce({c}, '') AS {c}" if t == "VARCHAR" else c for c, t in cols.items()
     )
     con.execute(
-        f"""CREATE TABLE {name} AS SELECT {trimmed} FROM read_csv(?, header = false,
-            auto_detect = false, delim = ',', quote = '"', escape = '"',
-            columns = {{{spec}}})""",  # noqa: S608 - names are ours
+        f"""CREATE TABLE {name} AS SELECT *, {extra} FROM (SELECT {trimmed} FROM read_csv(?,
+            header = false, auto_detect = false, delim = ',', quote = '"', escape = '"',
+            columns = {{{spec}}}))""",  # noqa: S608 - names are ours
         [str(path)],
     )
 
 
+def internal_extra(card: bool, trade_day: date) -> str:
+    """The columns matching adds to the internal side as it loads it: ``uid`` (one id across
+    payments and refunds), ``k`` (the key: card by RRN or the reference's last part, QR by the
+    provider's id) and ``in_day`` (the row belongs to this run's day)."""
+    key = "regexp_extract(key_src, '[^-]*$')" if card else "key_src"
+    return f"""iid * 2 + CASE kind WHEN 'refund' THEN 1 ELSE 0 END AS uid,
+        CASE WHEN contains(key_src, '-') THEN {key} ELSE key_src END AS k,
+        eff = DATE '{trade_day.isoformat()}' AS in_day"""
+
+
+def records_extra(settle_date: date) -> str:
+    """The column matching adds to the channel side as it loads it (``in_day``)."""
+    return f"settle_date = DATE '{settle_date.isoformat()}' AS in_day"
+
+
+def _load_sides(
+    con: duckdb.DuckDBPyConnection,
+    company_id: int,
+    channel: str,
+    settle_date: date,
+    workdir: Path,
+) -> None:
+    """Create DuckDB tables ``internal`` and ``records``: both sides of the run's window."""
+    trade_day = settle_date - SETTLE_LAG
+    w, one = timedelta(days=WINDOW_DAYS), timedelta(days=1)
+    ipath, cpath = workdir / "internal.csv", workdir / "records.csv"
+    _dump(*_internal_sql(company_id, channel, trade_day - w, trade_day + w + one), ipath)
+    start, end = settle_date - w, settle_date + w + one
+    _dump(*_channel_sql(company_id, channel, start, end), cpath)
+    _load(con, "internal", ipath, _INTERNAL_COLS, internal_extra(channel == "card", trade_day))
+    _load(con, "records", cpath, _CHANNEL_COLS, records_extra(settle_date))
+    columns = ", ".join(
+        f"{'is_duplicate' if c == 'is_dup' else c} AS {c}" for c in list(_CHANNEL_COLS)[1:]
+    )
+    columns += ", " + records_extra(settle_date)
+    parquet = store.channel_window_sql(
+        store.columnar_sources(company_id, channel, start, end), columns, start, end
+    )
+    if parquet is not None:
+        con.execute(f"INSERT INTO records {parquet}")
+
+
 # --------------------------------------------------------------------------- matching
 
-
+# Duplicates were marked where the channel's rows came in (the importer's ``is_duplicate``),
+# so matching is one classifying full outer join of the unmarked rows on the reference alone.
+# What the marks do not cover shows in the join's counts (``_one_to_one``): our side holding
+# one key twice (two payments with one RRN), a channel row imported concurrently with its
+# twin, a payment and a refund sharing a reference. Only then are duplicates searched by
+# grouping each whole side (``_SLOW_EXTRAS``) and the join done again on (kind, key).
+# Two rows of one side with one key that match nothing are found among the few left-overs.
 _PREPARE = """
--- Internal rows get one id across payments and refunds (their ids come from two tables).
-CREATE VIEW i_v AS SELECT *,
-    iid * 2 + CASE kind WHEN 'refund' THEN 1 ELSE 0 END AS uid,
-    -- Primary key: card by RRN (or the reference's last part), QR by the provider's id.
-    CASE WHEN $card AND rrn <> '' THEN rrn
-         WHEN $card THEN regexp_extract(reference, '[^-]*$')
-         ELSE reference END AS k,
-    eff = $trade_day AS in_day
-  FROM internal;
-CREATE VIEW c_v AS SELECT *, settle_date = $settle_day AS in_day FROM records;
--- Duplicates: every row after the first with the same kind and key, on either side.
-CREATE TABLE c_extra AS SELECT c.cid FROM records c JOIN (
-    SELECT kind, reference, min(cid) AS keep FROM records
-    GROUP BY kind, reference HAVING count(*) > 1
-  ) d ON c.kind = d.kind AND c.reference = d.reference WHERE c.cid <> d.keep;
-CREATE TABLE i_extra AS SELECT i.uid FROM i_v i JOIN (
-    SELECT kind, k, min(uid) AS keep FROM i_v GROUP BY kind, k HAVING count(*) > 1
-  ) d ON i.kind = d.kind AND i.k = d.k WHERE i.uid <> d.keep;
+CREATE TABLE c_extra AS SELECT cid FROM records WHERE is_dup;
+CREATE TABLE i_extra (uid BIGINT);
 """
 
-# The one big statement: a full outer join of both sides on the primary key, classified, with
-# the contracted fee of each matched payment (the fee rule of merchants.selectors.fee_amount in
-# integers: half-up, the minimum, the cap, never above the amount).
-_JOIN = """
-CREATE TABLE result AS
+# The row's fee rounded to the fen, half-up.
+_FEE_ACTUAL = """CASE WHEN c.fee_milli_fen >= 0 THEN (c.fee_milli_fen + 500) // 1000
+       ELSE -((500 - c.fee_milli_fen) // 1000) END"""
+# Which contracted rate applies to a pair: card by card type, QR by funding source.
+_CARD_TYPE = """CASE WHEN $card THEN coalesce(nullif(c.card_type, ''), i.card_type)
+       WHEN upper(coalesce(nullif(c.funding_source, ''), i.funding_source, '')) LIKE '%CREDIT%'
+       THEN 'qr_credit'
+       ELSE 'qr_balance' END"""
+_BIGINT_MAX = (1 << 63) - 1
+
+
+def fee_sql(rates: list[tuple[Any, ...]]) -> str:
+    """Return SQL for the contracted fee of channel row ``c`` paired with ``i`` (NULL when no
+    rate applies): merchants.selectors.fee_amount in integers (rate in ppm rounded half-up,
+    the minimum, the cap, never above the amount).
+
+    The company's few rates are written into the expression as literals (a CASE per merchant
+    and card type) instead of a join to a rates table: no join, and 64-bit products where
+    they cannot overflow (a 128-bit product only for amounts that could).
+    """
+    if not rates:
+        return "NULL"
+    by_merchant: dict[str, list[str]] = {}
+    for merchant_no, card_type, rate_ppm, cap_fen, min_fen in rates:
+        rate = int(rate_ppm)
+        big = f"CAST((c.amount_fen::HUGEINT * {rate} + 500000) // 1000000 AS BIGINT)"
+        if rate <= 0:
+            fee = "0"
+        else:
+            limit = (_BIGINT_MAX - 500000) // rate
+            fee = (
+                f"CASE WHEN c.amount_fen <= {limit} THEN (c.amount_fen * {rate} + 500000) "
+                f"// 1000000 ELSE {big} END"
+            )
+        if min_fen is not None:
+            fee = f"greatest({fee}, {int(min_fen)})"
+        if cap_fen is not None:
+            fee = f"least({fee}, {int(cap_fen)})"
+        fee = f"greatest(0, least(c.amount_fen, {fee}))"
+        t = str(card_type).replace("'", "''")
+        by_merchant.setdefault(str(merchant_no), []).append(f"WHEN '{t}' THEN {fee}")
+    whens = [
+        f"WHEN '{m.replace(chr(39), chr(39) * 2)}' THEN CASE {_CARD_TYPE} {' '.join(w)} END"
+        for m, w in by_merchant.items()
+    ]
+    return "CASE c.merchant_no " + " ".join(whens) + " END"
+
+
+# The one big statement: a full outer join of both sides, classified, each matched payment's
+# fee checked against the contract ($fee: fee_sql).
+_JOIN = f"""
+CREATE OR REPLACE TABLE result AS
 SELECT c.cid, i.uid, c.amount_fen AS c_amount, coalesce(c.in_day, i.in_day) AS in_scope,
   CASE WHEN c.cid IS NULL THEN 'internal_only'
        WHEN i.uid IS NULL THEN 'channel_only'
        WHEN c.amount_fen <> i.amount_fen THEN 'amount_mismatch'
        ELSE 'matched' END AS category,
-  CASE WHEN t.rate_ppm IS NOT NULL AND c.kind = 'payment' AND c.amount_fen = i.amount_fen
-       THEN greatest(0, least(c.amount_fen, coalesce(t.cap_fen, c.amount_fen),
-              CASE WHEN t.min_fen IS NULL
-                   THEN CAST((c.amount_fen::HUGEINT * t.rate_ppm + 500000) // 1000000 AS BIGINT)
-                   ELSE greatest(
-                     CAST((c.amount_fen::HUGEINT * t.rate_ppm + 500000) // 1000000 AS BIGINT),
-                     t.min_fen)
-              END))
-  END AS fee_expected,
-  CASE WHEN c.fee_milli_fen >= 0 THEN (c.fee_milli_fen + 500) // 1000
-       ELSE -((500 - c.fee_milli_fen) // 1000) END AS fee_actual
-FROM (SELECT * FROM c_v WHERE cid NOT IN (SELECT cid FROM c_extra)) c
-FULL OUTER JOIN (SELECT * FROM i_v WHERE uid NOT IN (SELECT uid FROM i_extra)) i
-  ON c.kind = i.kind AND c.reference = i.k
-LEFT JOIN rates t ON t.merchant_no = c.merchant_no AND t.card_type =
-  CASE WHEN $card THEN coalesce(nullif(c.card_type, ''), i.card_type)
-       WHEN upper(coalesce(nullif(c.funding_source, ''), i.funding_source, '')) LIKE '%CREDIT%'
-       THEN 'qr_credit'
-       ELSE 'qr_balance' END;
-CREATE TABLE left_c AS SELECT * FROM c_v
-  WHERE cid IN (SELECT cid FROM result WHERE uid IS NULL);
-CREATE TABLE left_i AS SELECT * FROM i_v
-  WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL);
+  c.kind <> i.kind AS clash,
+  c.kind = 'payment' AND c.amount_fen = i.amount_fen
+    AND coalesce(($fee) <> {_FEE_ACTUAL}, false) AS fee_bad
+FROM (SELECT * FROM records WHERE $c_filter) c
+FULL OUTER JOIN (SELECT * FROM internal WHERE $i_filter) i ON $on;
+"""  # noqa: S608 - ours
+_FAST = {"c_filter": "NOT is_dup", "i_filter": "TRUE", "on": "c.reference = i.k"}
+_SLOW = {
+    "c_filter": "cid NOT IN (SELECT cid FROM c_extra)",
+    "i_filter": "uid NOT IN (SELECT uid FROM i_extra)",
+    "on": "c.kind = i.kind AND c.reference = i.k",
+}
+# Every row after the first with the same kind and key, on either whole side.
+_SLOW_EXTRAS = """
+INSERT INTO c_extra SELECT c.cid FROM records c JOIN (
+    SELECT kind, reference, min(cid) AS keep FROM records WHERE NOT is_dup
+    GROUP BY kind, reference HAVING count(*) > 1
+  ) d ON c.kind = d.kind AND c.reference = d.reference WHERE c.cid <> d.keep AND NOT c.is_dup;
+INSERT INTO i_extra SELECT i.uid FROM internal i JOIN (
+    SELECT kind, k, min(uid) AS keep FROM internal GROUP BY kind, k HAVING count(*) > 1
+  ) d ON i.kind = d.kind AND i.k = d.k WHERE i.uid <> d.keep;
 """
+# The internal rows whose details (reference, order number…) are fetched: those that differ.
+_NEED = """
+CREATE TABLE i_detail (uid BIGINT, reference VARCHAR, provider_txn_id VARCHAR,
+                       order_no VARCHAR, order_id BIGINT);
+CREATE TABLE need AS SELECT uid FROM result
+  WHERE uid IS NOT NULL AND (category <> 'matched' OR fee_bad)
+  UNION SELECT uid FROM i_extra;
+"""
+_LEFT = f"""
+CREATE TABLE i_d AS SELECT i.*, coalesce(d.reference, '') AS reference,
+    coalesce(d.provider_txn_id, '') AS provider_txn_id, coalesce(d.order_no, '') AS order_no,
+    d.order_id
+  FROM internal i JOIN need n USING (uid) LEFT JOIN i_detail d USING (uid);
+CREATE TABLE left_c AS SELECT * FROM records
+  WHERE cid IN (SELECT cid FROM result WHERE uid IS NULL);
+INSERT INTO c_extra SELECT cid FROM (
+    SELECT cid, row_number() OVER (PARTITION BY kind, reference ORDER BY cid) AS n
+    FROM left_c) WHERE n > 1;
+INSERT INTO i_extra SELECT uid FROM (
+    SELECT uid, row_number() OVER (PARTITION BY kind, k ORDER BY uid) AS n
+    FROM i_d WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL)) WHERE n > 1;
+DELETE FROM result WHERE (uid IS NULL AND cid IN (SELECT cid FROM c_extra))
+   OR (cid IS NULL AND uid IN (SELECT uid FROM i_extra));
+DELETE FROM left_c WHERE cid IN (SELECT cid FROM c_extra);
+CREATE TABLE left_i AS SELECT * FROM i_d
+  WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL);
+CREATE TABLE fees AS SELECT r.cid, ($fee) AS fee_expected, {_FEE_ACTUAL} AS fee_actual
+  FROM (SELECT * FROM result WHERE fee_bad) r JOIN records c USING (cid)
+  JOIN i_d i USING (uid);
+"""  # noqa: S608 - ours
 
 # Between the statements Python maps the left-over rows' order numbers to orders/payments
 # through the QR channel's trades (``channels.qrpay.QrTrade.out_trade_no``): few rows.
@@ -289,8 +417,7 @@ CREATE TABLE diffs AS
    WHERE c.in_day AND c.amount_fen <> i.amount_fen
   UNION ALL
   SELECT cid, uid, 'fee_mismatch' FROM result
-   WHERE in_scope AND category = 'matched' AND fee_expected IS NOT NULL
-     AND fee_actual <> fee_expected;
+   WHERE in_scope AND category = 'matched' AND fee_bad;
 """
 
 
@@ -332,51 +459,90 @@ def _order_map(con: duckdb.DuckDBPyConnection) -> None:
         con.executemany("INSERT INTO order_map VALUES (?, ?, ?)", rows)
 
 
+def _details(con: duckdb.DuckDBPyConnection) -> None:
+    """Fill ``i_detail`` (reference, order number, provider id) for the internal rows in
+    ``need``: the few that are left over, differ or repeat."""
+    uids = [int(u) for (u,) in con.execute("SELECT uid FROM need WHERE uid IS NOT NULL").fetchall()]
+    pays = [u // 2 for u in uids if u % 2 == 0]
+    refunds = [u // 2 for u in uids if u % 2 == 1]
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(pays), 500):
+        rows += [
+            (pk * 2, ref, txn, order_no, order_id)
+            for pk, ref, txn, order_no, order_id in Payment.objects.filter(
+                pk__in=pays[start : start + 500]
+            ).values_list(
+                "pk", "reference", "provider_txn_id", "order__idempotency_key", "order_id"
+            )
+        ]
+    for start in range(0, len(refunds), 500):
+        rows += [
+            (pk * 2 + 1, ref, "", "", None)
+            for pk, ref in Refund.objects.filter(pk__in=refunds[start : start + 500]).values_list(
+                "pk", "reference"
+            )
+        ]
+    if rows:
+        con.executemany("INSERT INTO i_detail VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _one_to_one(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the join paired each row with at most one of the other side (the counts of
+    each side's ids in ``result`` equal the rows that went in), and always of its own kind."""
+    row = con.execute(
+        """SELECT (SELECT count(cid) FROM result) = (SELECT count(*) FROM records WHERE NOT is_dup)
+              AND (SELECT count(uid) FROM result) = (SELECT count(*) FROM internal)
+              AND NOT EXISTS (SELECT 1 FROM result WHERE clash)"""
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _match_sql(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    card: bool,
+    trade_day: date,
+    settle_date: date,
+    rates: list[tuple[Any, ...]],
+    details: Callable[[duckdb.DuckDBPyConnection], None] = _details,
+    order_map: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> None:
+    """Run the matching statements over the loaded ``internal`` and ``records`` with the
+    contracted ``rates`` (:func:`_rates`)."""
+    days = {
+        "card": "TRUE" if card else "FALSE",
+        "trade_day": f"DATE '{trade_day.isoformat()}'",
+        "settle_day": f"DATE '{settle_date.isoformat()}'",
+    }
+    # The rates go in first: their literals are the company's own (merchant numbers).
+    fee = _fill(fee_sql(rates), **days)
+    con.execute(_PREPARE)
+    con.execute(_fill(_JOIN, fee=fee, **_FAST))
+    if not _one_to_one(con):
+        con.execute(_SLOW_EXTRAS)
+        con.execute(_fill(_JOIN, fee=fee, **_SLOW))
+    con.execute(_NEED)
+    details(con)
+    con.execute(_fill(_LEFT, fee=fee))
+    (order_map or _order_map)(con)
+    con.execute(_PASS2)
+
+
 def _match(
     company: Company, channel: str, settle_date: date, workdir: Path
 ) -> tuple[list[Found], dict[str, int]]:
     """Run the set operations; return the differences found and the run's counts."""
     trade_day = settle_date - SETTLE_LAG
-    ipath, cpath = workdir / "internal.csv", workdir / "records.csv"
-    _dump(
-        *_internal_sql(
-            company.pk,
-            channel,
-            trade_day - timedelta(days=WINDOW_DAYS),
-            trade_day + timedelta(days=WINDOW_DAYS + 1),
-        ),
-        ipath,
-    )
-    _dump(
-        *_channel_sql(
-            company.pk,
-            channel,
-            settle_date - timedelta(days=WINDOW_DAYS),
-            settle_date + timedelta(days=WINDOW_DAYS + 1),
-        ),
-        cpath,
-    )
     con = duckdb.connect()
     try:
-        _load(con, "internal", ipath, _INTERNAL_COLS)
-        _load(con, "records", cpath, _CHANNEL_COLS)
-        card = "TRUE" if channel == Channel.CARD else "FALSE"
-        con.execute(
-            "CREATE TABLE rates (merchant_no VARCHAR, card_type VARCHAR, rate_ppm BIGINT, "
-            "cap_fen BIGINT, min_fen BIGINT)"
+        _load_sides(con, company.pk, channel, settle_date, workdir)
+        _match_sql(
+            con,
+            card=channel == Channel.CARD,
+            trade_day=trade_day,
+            settle_date=settle_date,
+            rates=_rates(company, channel, trade_day),
         )
-        rates = _rates(company, channel, trade_day)
-        if rates:
-            con.executemany("INSERT INTO rates VALUES (?, ?, ?, ?, ?)", rates)
-        days = {
-            "card": card,
-            "trade_day": f"DATE '{trade_day.isoformat()}'",
-            "settle_day": f"DATE '{settle_date.isoformat()}'",
-        }
-        con.execute(_fill(_PREPARE, **days))
-        con.execute(_fill(_JOIN, **days))
-        _order_map(con)
-        con.execute(_PASS2)
         return _collect(con, channel, settle_date)
     finally:
         con.close()
@@ -389,10 +555,10 @@ def _collect(
     day = f"{settle_date:%Y%m%d}"
     counts_row = con.execute(
         """SELECT
-             (SELECT count(*) FROM i_v WHERE in_day),
-             (SELECT coalesce(sum(amount_fen), 0) FROM i_v WHERE in_day),
-             (SELECT count(*) FROM c_v WHERE in_day),
-             (SELECT coalesce(sum(amount_fen), 0) FROM c_v WHERE in_day),
+             (SELECT count(*) FROM internal WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM internal WHERE in_day),
+             (SELECT count(*) FROM records WHERE in_day),
+             (SELECT coalesce(sum(amount_fen), 0) FROM records WHERE in_day),
              (SELECT count(*) FROM result WHERE in_scope AND category = 'matched')
                + (SELECT count(*) FROM pass2 p JOIN left_c c USING (cid) JOIN left_i i
                     USING (uid) WHERE c.in_day AND c.amount_fen = i.amount_fen),
@@ -414,7 +580,7 @@ def _collect(
 
     found: list[Found] = []
     for cid, ref, order_no, amount, merchant_no in con.execute(
-        """SELECT cid, reference, order_no, amount_fen, merchant_no FROM c_v
+        """SELECT cid, reference, order_no, amount_fen, merchant_no FROM records
            WHERE in_day AND cid IN (SELECT cid FROM c_extra) ORDER BY cid"""
     ).fetchall():
         found.append(
@@ -430,7 +596,7 @@ def _collect(
             )
         )
     for iid, kind, ref, order_no, amount, k in con.execute(
-        """SELECT iid, kind, reference, order_no, amount_fen, k FROM i_v
+        """SELECT iid, kind, reference, order_no, amount_fen, k FROM i_d
            WHERE in_day AND uid IN (SELECT uid FROM i_extra) ORDER BY uid"""
     ).fetchall():
         found.append(
@@ -450,11 +616,9 @@ def _collect(
                   c.order_no, i.order_no, c.amount_fen, i.amount_fen, c.merchant_no,
                   r.fee_expected, r.fee_actual
            FROM diffs d
-           LEFT JOIN (SELECT * FROM c_v WHERE cid IN (SELECT cid FROM diffs)) c USING (cid)
-           LEFT JOIN (SELECT * FROM i_v WHERE uid IN (SELECT uid FROM diffs)) i USING (uid)
-           LEFT JOIN (SELECT cid, fee_expected, fee_actual FROM result
-                      WHERE cid IN (SELECT cid FROM diffs WHERE category = 'fee_mismatch')) r
-             ON d.category = 'fee_mismatch' AND r.cid = d.cid
+           LEFT JOIN (SELECT * FROM records WHERE cid IN (SELECT cid FROM diffs)) c USING (cid)
+           LEFT JOIN (SELECT * FROM i_d WHERE uid IN (SELECT uid FROM diffs)) i USING (uid)
+           LEFT JOIN fees r ON d.category = 'fee_mismatch' AND r.cid = d.cid
            ORDER BY d.category, d.cid, d.uid"""
     ).fetchall()
     for row in rows:
@@ -786,6 +950,19 @@ def reconcile_run(
         c["count"] += 1
         c["amount_fen"] += f.amount_fen
     with transaction.atomic():
+        # Rows of a columnar file an exception links to are copied into ChannelRecord now.
+        columnar = [
+            f.channel_record_id
+            for f in found
+            if f.channel_record_id is not None and f.channel_record_id < 0
+        ]
+        copied = store.records_materialise(columnar)
+        found = [
+            dataclasses.replace(f, channel_record_id=copied.get(f.channel_record_id))
+            if f.channel_record_id is not None and f.channel_record_id < 0
+            else f
+            for f in found
+        ]
         run = ReconRun.objects.create(
             company=company,
             channel=channel,

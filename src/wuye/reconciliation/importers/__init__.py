@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -38,6 +39,7 @@ from wuye.reconciliation.models import (
     SourceFile,
 )
 
+from .. import store
 from . import acquirer, alipay, bank, wechat
 from .base import (
     MOVEMENT_COLUMNS,
@@ -135,7 +137,9 @@ def _import(
     user: Any,
     now: datetime | None,
 ) -> ImportResult:
-    parsed = _parse(kind, data, path, display, account_no, workdir)
+    parsed = _parse(kind, data, path, display, account_no, workdir, company.pk)
+    if parsed.records:
+        parsed.records = _mark_duplicates(parsed.records, company.pk)
     merchants = company_merchants(company)
     _check_merchants(parsed, merchants, display)
     if parsed.movements:
@@ -154,6 +158,7 @@ def _import(
                 fee_milli_fen=parsed.fee_milli_fen,
                 net_fen=parsed.net_fen,
                 account_no=parsed.account_no,
+                columnar=parsed.parquet is not None,
                 imported_at=when,
                 imported_by=user,
             )
@@ -167,14 +172,27 @@ def _import(
 
 
 def _parse(
-    kind: str, data: bytes, path: Path | None, display: str, account_no: str, workdir: Path
+    kind: str,
+    data: bytes,
+    path: Path | None,
+    display: str,
+    account_no: str,
+    workdir: Path,
+    company_id: int,
 ) -> Parsed:
     if kind == "acquirer":
         pg = connection.vendor == "postgresql"
         if path is None:
             path = workdir / "upload.csv"
             path.write_bytes(data)
-        return acquirer.parse(path, display, workdir=workdir, pg=pg)
+        return acquirer.parse(
+            path,
+            display,
+            workdir=workdir,
+            pg=pg,
+            company_id=company_id,
+            columnar_min_rows=store.COLUMNAR_MIN_ROWS,
+        )
     if kind == "wechat":
         return wechat.parse(data, display)
     if kind == "alipay":
@@ -182,6 +200,31 @@ def _parse(
     if kind == "bank_csv":
         return bank.parse_csv(data, display, account_no=account_no)
     return bank.parse_mt940(data, display)
+
+
+def _mark_duplicates(records: list[tuple[Any, ...]], company_id: int) -> list[tuple[Any, ...]]:
+    """Append ``is_duplicate`` to each record: its (kind, reference) came on an earlier line
+    or was already imported for the channel near its settlement date (few rows: QR bills)."""
+    i_channel, i_date = RECORD_COLUMNS.index("channel"), RECORD_COLUMNS.index("settle_date")
+    i_ref, i_kind = RECORD_COLUMNS.index("reference"), RECORD_COLUMNS.index("kind")
+    window = timedelta(days=store.DUP_WINDOW_DAYS)
+    seen: set[tuple[str, str, str]] = set()
+    for channel in {r[i_channel] for r in records}:
+        days = [r[i_date] for r in records if r[i_channel] == channel]
+        con = duckdb.connect()
+        try:
+            store.prior_references_load(
+                con, company_id, channel, min(days) - window, max(days) + window + timedelta(1)
+            )
+            seen |= {(channel, k, ref) for k, ref in con.execute("SELECT * FROM prior").fetchall()}
+        finally:
+            con.close()
+    out = []
+    for r in records:
+        key = (r[i_channel], r[i_kind], r[i_ref])
+        out.append((*r, key in seen))
+        seen.add(key)
+    return out
 
 
 def company_merchants(company: Company) -> dict[str, str]:
@@ -235,6 +278,9 @@ def _write(sf: SourceFile, parsed: Parsed, display: str) -> None:
         bulk_insert_csv(
             ChannelRecord._meta.db_table, RECORD_COLUMNS, parsed.records_csv, prefix=prefix
         )
+    if parsed.parquet is not None:
+        # The rows stay columnar; the file counts only through this SourceFile row (store).
+        store.parquet_install(parsed.parquet, sf.company_id, sf.sha256)
     if parsed.movements:
         serials = [m[1] for m in parsed.movements]
         known = set(

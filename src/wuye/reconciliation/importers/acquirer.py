@@ -1,20 +1,22 @@
 """Acquirer settlement file (contract §1): UTF-8 CSV, header, one row per card transaction,
 ``TRAILER,count,amount,fee,net`` last.
 
-Read with DuckDB's CSV reader (a million rows in about a second); every field is checked in
-one SQL pass and the first bad row is reported with its line and field. Money goes from text to
-fen by dropping the decimal point of a strictly two-decimal string: no floats.
+Read with DuckDB's CSV reader; every field of every row is converted and checked in the same
+SQL pass that reads the file, and the first bad row is reported with its line and field. Money
+goes from text to fen by dropping the decimal point of a strictly two-decimal string: no floats.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from django.utils.translation import gettext as _
 
+from .. import store
 from .base import FileRejected, Parsed, Where, compact_date, yuan_fen
 
 HEADER = (
@@ -27,8 +29,7 @@ COLUMNS = HEADER.split(",")
 _CHECKS: list[tuple[str, str, str]] = [
     (
         "settle_date",
-        "NOT regexp_full_match(settle_date, '\\d{8}') OR "
-        "try_strptime(settle_date, '%Y%m%d') IS NULL",
+        "NOT regexp_full_match(settle_date, '\\d{8}') OR s_date IS NULL",
         "日期应为 YYYYMMDD",
     ),
     (
@@ -38,8 +39,7 @@ _CHECKS: list[tuple[str, str, str]] = [
     ),
     (
         "txn_time",
-        "NOT regexp_full_match(txn_time, '\\d{6}') OR "
-        "try_strptime(txn_date || txn_time, '%Y%m%d%H%M%S') IS NULL",
+        "NOT regexp_full_match(txn_time, '\\d{6}') OR local_at IS NULL",
         "时间应为 HHMMSS",
     ),
     ("mid", "NOT regexp_full_match(mid, '[0-9A-Za-z]{1,32}')", "商户号缺失或不合法"),
@@ -91,14 +91,29 @@ _LINE = re.compile(r"Line: (\d+)")
 
 
 def _fen_sql(col: str) -> str:
-    return (
-        f"CASE WHEN regexp_full_match({col}, '-?\\d{{1,13}}\\.\\d{{2}}') "
-        f"THEN CAST(replace({col}, '.', '') AS BIGINT) END"
-    )
+    # Only read when the field passed its pattern (checks below): digits with the point
+    # dropped are the fen. try_cast keeps a bad row from stopping the pass before the check
+    # names it.
+    return f"try_cast(replace({col}, '.', '') AS BIGINT)"
 
 
-def parse(path: Path, name: str, *, workdir: Path | None = None, pg: bool = False) -> Parsed:
-    """Parse and check an acquirer settlement file; return its rows as ChannelRecord tuples.
+def parse(
+    path: Path,
+    name: str,
+    *,
+    workdir: Path | None = None,
+    pg: bool = False,
+    company_id: int | None = None,
+    columnar_min_rows: int | None = None,
+) -> Parsed:
+    """Parse and check an acquirer settlement file; return its rows for the writer.
+
+    Rows go out as files DuckDB writes (no Python object per row): a Parquet file
+    (``Parsed.parquet``, see :mod:`wuye.reconciliation.store`) when the file has at least
+    ``columnar_min_rows`` rows, else a header-less CSV in ``RECORD_COLUMNS`` order
+    (``Parsed.records_csv``). With ``company_id``, rows repeating a (kind, reference) already
+    imported for the company's card channel near their settlement date are marked duplicates
+    too (``is_duplicate``), as are repeats within the file.
 
     Raises FileRejected (file, line, field) for any damage: header, encoding, a bad field,
     a missing or disagreeing trailer.
@@ -111,23 +126,41 @@ def parse(path: Path, name: str, *, workdir: Path | None = None, pg: bool = Fals
 
     con = duckdb.connect()
     try:
-        return _parse(con, path, name, workdir, pg)
+        return _parse(con, path, name, workdir, pg, company_id, columnar_min_rows)
     finally:
         con.close()
 
 
 def _parse(
-    con: duckdb.DuckDBPyConnection, path: Path, name: str, workdir: Path | None, pg: bool
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    name: str,
+    workdir: Path | None,
+    pg: bool,
+    company_id: int | None,
+    columnar_min_rows: int | None,
 ) -> Parsed:
     cols = ", ".join(f"'{c}': 'VARCHAR'" for c in COLUMNS)
-    trimmed = ", ".join(f"coalesce(trim({c}), '') AS {c}" for c in COLUMNS)
+    fields = ", ".join(f"coalesce({c}, '') AS {c}" for c in COLUMNS)
+    case = " ".join(f"WHEN {sql} THEN {i}" for i, (_f, sql, _m) in enumerate(_CHECKS))
+    # One pass: read, convert (fen, dates) and check every field of every row; the trailer
+    # row is kept (check_no NULL) and looked at separately. A field's surrounding spaces are
+    # not trimmed: the patterns reject them.
     try:
         con.execute(
-            f"""CREATE TEMP TABLE raw AS
-            SELECT row_number() OVER () + 1 AS line_no, {trimmed}
-            FROM read_csv(?, header = true, all_varchar = true, null_padding = true,
-                          auto_detect = false, delim = ',', quote = '"', escape = '"',
-                          columns = {{{cols}}})""",  # noqa: S608 - names are ours
+            f"""CREATE TEMP TABLE rows AS
+            SELECT *, CASE WHEN settle_date = 'TRAILER' THEN NULL
+                           ELSE coalesce(CASE {case} END, -1) END AS check_no
+            FROM (
+              SELECT *, {_fen_sql("amount")} AS amount_fen, {_fen_sql("fee")} AS fee_fen,
+                     {_fen_sql("net_amount")} AS net_fen,
+                     CAST(try_strptime(settle_date, '%Y%m%d') AS DATE) AS s_date,
+                     try_strptime(txn_date || txn_time, '%Y%m%d%H%M%S') AS local_at
+              FROM (
+                SELECT row_number() OVER () + 1 AS line_no, {fields}
+                FROM read_csv(?, header = true, all_varchar = true, null_padding = true,
+                              auto_detect = false, delim = ',', quote = '"', escape = '"',
+                              columns = {{{cols}}})))""",  # noqa: S608 - names are ours
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -137,12 +170,12 @@ def _parse(
             _duck_reason(text), file=name, line=int(m.group(1)) if m else None
         ) from None
 
-    n_lines = con.execute("SELECT count(*), max(line_no) FROM raw").fetchone()
+    n_lines = con.execute("SELECT max(line_no) FROM rows").fetchone()
     assert n_lines is not None
-    total_rows, last_line = n_lines
+    last_line = n_lines[0]
     trailers = con.execute(
-        "SELECT line_no, txn_date, txn_time, mid, tid, batch_no FROM raw "
-        "WHERE settle_date = 'TRAILER' ORDER BY line_no"
+        "SELECT line_no, txn_date, txn_time, mid, tid, batch_no FROM rows "
+        "WHERE check_no IS NULL ORDER BY line_no"
     ).fetchall()
     if not trailers:
         raise FileRejected(_("文件没有 TRAILER 尾行"), file=name, line=(last_line or 1))
@@ -150,17 +183,8 @@ def _parse(
     if len(trailers) > 1 or t_line != last_line:
         raise FileRejected(_("TRAILER 尾行必须是唯一的最后一行"), file=name, line=t_line)
 
-    con.execute(
-        f"""CREATE TEMP TABLE rows AS SELECT *,
-            {_fen_sql("amount")} AS amount_fen, {_fen_sql("fee")} AS fee_fen,
-            {_fen_sql("net_amount")} AS net_fen
-            FROM raw WHERE line_no < {int(t_line)}"""  # noqa: S608
-    )
-    case = " ".join(f"WHEN {sql} THEN {i}" for i, (_f, sql, _m) in enumerate(_CHECKS))
     bad = con.execute(
-        f"""SELECT line_no, check_no FROM (
-              SELECT line_no, CASE {case} END AS check_no FROM rows)
-            WHERE check_no IS NOT NULL ORDER BY line_no LIMIT 1"""  # noqa: S608
+        "SELECT line_no, check_no FROM rows WHERE check_no >= 0 ORDER BY line_no LIMIT 1"
     ).fetchone()
     if bad is not None:
         line, check_no = bad
@@ -185,10 +209,10 @@ def _parse(
         raise tw.reject(_("TRAILER 尾行的列数不对"))
     sums = con.execute(
         "SELECT count(*), coalesce(sum(amount_fen), 0), coalesce(sum(fee_fen), 0), "
-        "coalesce(sum(net_fen), 0) FROM rows"
+        "coalesce(sum(net_fen), 0), min(s_date), max(s_date) FROM rows WHERE check_no = -1"
     ).fetchone()
     assert sums is not None
-    count, s_amount, s_fee, s_net = (int(v) for v in sums)
+    count, s_amount, s_fee, s_net = (int(v) for v in sums[:4])
     for label, promised, actual in (
         ("count", t_count, count),
         ("amount", t_amount, s_amount),
@@ -200,7 +224,6 @@ def _parse(
                 _("TRAILER 与明细不符：尾行 %(p)s，明细合计 %(a)s") % {"p": promised, "a": actual},
                 label,
             )
-    del total_rows
 
     parsed = Parsed(
         kind="acquirer",
@@ -209,26 +232,59 @@ def _parse(
         fee_milli_fen=s_fee * 1000,
         net_fen=s_net,
     )
-    # Rows in RECORD_COLUMNS order; txn_at is naive UTC (files carry China local time).
-    # The rows go to the database as CSV written by DuckDB (no Python object per row); the
-    # timestamp is UTC text, with an explicit offset for PostgreSQL's timestamptz.
-    offset = "+00" if pg else ""
-    out = path.with_name(path.name + ".records.csv") if workdir is None else workdir / "rec.csv"
-    quoted = str(out).replace("'", "''")
+    # Duplicates: a (kind, reference) seen on an earlier line, or already imported.
+    kind_sql = "CASE txn_type WHEN 'PURCHASE' THEN 'payment' ELSE 'refund' END"
     con.execute(
-        f"""COPY (SELECT 'card', mid, strftime(strptime(settle_date, '%Y%m%d'), '%Y-%m-%d'),
-                  strftime(strptime(txn_date || txn_time, '%Y%m%d%H%M%S') - INTERVAL 8 HOUR,
-                           '%Y-%m-%d %H:%M:%S') || '{offset}',
-                  rrn, '', CASE txn_type WHEN 'PURCHASE' THEN 'payment' ELSE 'refund' END,
-                  amount_fen, fee_fen * 1000, net_fen, card_no, lower(card_type), '',
-                  orig_rrn, '', auth_code, tid, batch_no, stan, line_no
-           FROM rows ORDER BY line_no) TO '{quoted}' (FORMAT csv, HEADER false, FORCE_QUOTE *)"""  # noqa: S608
+        """CREATE TEMP TABLE dup AS SELECT line_no FROM rows r JOIN (
+              SELECT txn_type, rrn, min(line_no) AS keep FROM rows WHERE check_no = -1
+              GROUP BY txn_type, rrn HAVING count(*) > 1
+            ) d USING (txn_type, rrn) WHERE r.line_no <> d.keep"""
     )
-    parsed.records_csv = out
+    if company_id is not None and count:
+        first_day, last_day = sums[4], sums[5]
+        store.prior_references_load(
+            con,
+            company_id,
+            "card",
+            first_day - timedelta(days=store.DUP_WINDOW_DAYS),
+            last_day + timedelta(days=store.DUP_WINDOW_DAYS + 1),
+        )
+        con.execute(
+            f"""INSERT INTO dup SELECT line_no FROM rows
+                WHERE check_no = -1 AND ({kind_sql}, rrn) IN (SELECT (kind, reference) FROM prior)
+                  AND line_no NOT IN (SELECT line_no FROM dup)"""  # noqa: S608
+        )
+    # Rows in RECORD_COLUMNS order (+ is_duplicate); txn_at is UTC (files carry China time).
+    select = f"""SELECT 'card' AS channel, mid AS merchant_no, s_date AS settle_date,
+                  local_at - INTERVAL 8 HOUR AS txn_at, rrn AS reference, '' AS order_no,
+                  {kind_sql} AS kind, amount_fen, fee_fen * 1000 AS fee_milli_fen, net_fen,
+                  card_no AS masked_pan, lower(card_type) AS card_type, '' AS funding_source,
+                  orig_rrn AS orig_reference, '' AS refund_reference, auth_code, tid,
+                  batch_no AS batch, stan, line_no,
+                  line_no IN (SELECT line_no FROM dup) AS is_duplicate
+           FROM rows WHERE check_no = -1 ORDER BY line_no"""  # noqa: S608
+    base = path.with_name(path.name + ".records") if workdir is None else workdir / "rec"
+    if columnar_min_rows is not None and count >= columnar_min_rows:
+        out = base.with_suffix(".parquet")
+        con.execute(f"COPY ({select}) TO {_quote(out)} (FORMAT parquet, COMPRESSION zstd)")
+        parsed.parquet = out
+    else:
+        # The database gets CSV: text timestamps (an explicit offset for timestamptz).
+        offset = "+00" if pg else ""
+        out = base.with_suffix(".csv")
+        con.execute(
+            f"""COPY (SELECT * REPLACE (
+                        strftime(settle_date, '%Y-%m-%d') AS settle_date,
+                        strftime(txn_at, '%Y-%m-%d %H:%M:%S') || '{offset}' AS txn_at,
+                        CASE WHEN is_duplicate THEN 'true' ELSE 'false' END AS is_duplicate)
+                      FROM ({select}))
+                TO {_quote(out)} (FORMAT csv, HEADER false, FORCE_QUOTE *)"""  # noqa: S608
+        )
+        parsed.records_csv = out
     settlements: list[dict[str, Any]] = []
     for mid, sdate, n, gross, fee, net in con.execute(
         """SELECT mid, settle_date, count(*), sum(amount_fen), sum(fee_fen), sum(net_fen)
-           FROM rows GROUP BY mid, settle_date ORDER BY mid, settle_date"""
+           FROM rows WHERE check_no = -1 GROUP BY mid, settle_date ORDER BY mid, settle_date"""
     ).fetchall():
         settlements.append(
             {
@@ -243,6 +299,10 @@ def _parse(
         )
     parsed.settlements = settlements
     return parsed
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _duck_reason(text: str) -> str:

@@ -116,6 +116,8 @@ class Parsed:
     records: list[tuple[Any, ...]] = field(default_factory=list)
     # Large files: the records as a header-less CSV in RECORD_COLUMNS order instead.
     records_csv: Path | None = None
+    # Very large files: the records as Parquet (``store.PARQUET_COLUMNS``), kept as is.
+    parquet: Path | None = None
     movements: list[tuple[Any, ...]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
     row_count: int = 0
@@ -147,6 +149,7 @@ RECORD_COLUMNS = (
     "batch",
     "stan",
     "line_no",
+    "is_duplicate",
 )
 
 #: Column order of ``Parsed.movements``.
