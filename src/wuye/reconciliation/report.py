@@ -41,6 +41,7 @@ class ExceptionRow:
     resolution: str
     owner: str
     detail: str
+    follow_up_on: str = ""  # ISO date of an open exception being chased
 
 
 @dataclass
@@ -97,6 +98,7 @@ def _exception_json(e: ExceptionRow) -> dict[str, Any]:
         "order_no": e.order_no,
         "state": e.state,
         "resolution": e.resolution,
+        "follow_up_on": e.follow_up_on or None,
     }
 
 
@@ -147,6 +149,9 @@ def day_report(*, company: Company, settle_date: date, channel: str | None = Non
                 resolution=exc.resolution,
                 owner=str(exc.owner) if exc.owner_id else "",
                 detail=exc.detail,
+                follow_up_on=exc.follow_up_on.isoformat()
+                if exc.follow_up_on and exc.state == ReconException.State.OPEN
+                else "",
             )
         )
         cat = day.categories.setdefault(exc.category, {"count": 0, "amount_fen": 0})

@@ -6,6 +6,7 @@ undo puts every ledger balance back where it was."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -528,3 +529,23 @@ def test_payments_given_back_by_an_undo_and_by_a_shortfall_are_told_apart():
     )
     assert _fresh_reference("card", payment.reference) == payment.reference
     assert Payment.objects.get(pk=payment.pk).refunded_fen == 1_000
+
+
+def test_the_day_report_gives_the_follow_up_date_of_a_chased_exception():
+    from wuye.reconciliation.report import day_report, render
+
+    hh = household()
+    exc = recon_exception(hh.community.company_id, "arrival_missing", amount_fen=97_540)
+    exception_resolve(
+        exception=exc,
+        action=Action.CHASE,
+        user=hh.finance,
+        now=LATER,
+        note="已致电",
+        follow_up_on=date(2026, 11, 25),
+    )
+    report = json.loads(
+        render(day_report(company=hh.community.company, settle_date=SETTLE), "json")
+    )
+    (row,) = report["exceptions"]
+    assert row["follow_up_on"] == "2026-11-25" and row["state"] == "open"
