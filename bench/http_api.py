@@ -2,7 +2,7 @@
 
 Usage (PostgreSQL, Redis for the cached sessions, Debian's ``wrk``)::
 
-    python bench/http_api.py [--pg-db wuye_bench_payments] [--sessions both|db|cache]
+    python bench/http_api.py [--pg-db wuye_bench_payments] [--sessions both|all|db|cache]
         [--cache-url redis://127.0.0.1:6379/3] [--server-workers 4] [--server-threads 2]
         [--clients 4] [--connections 8] [--duration 10] [--payments 8000]
 
@@ -10,7 +10,9 @@ It creates the database ``--pg-db`` (default ``wuye_bench_payments``, the one be
 uses: don't run both at once on it), seeds it with bench/payments.py's seeder (one community
 per client, a cashier each with a password and an open shift, a household with one open bill
 per payment), then for each session setting (``db``: Django's database sessions, the default;
-``cache``: ``WUYE_CACHE_URL`` set, cached_db sessions on Redis) starts one gunicorn on
+``cache``: ``WUYE_CACHE_URL`` set, cached_db sessions on Redis; ``cache+user``, only with
+``--sessions all`` or by name: that plus the experiment of ``http_site/bench_http_fast_auth``,
+the user read from Redis too) starts one gunicorn on
 ``wuye.wsgi`` with the settings of ``bench/http_site/`` (``--server-workers`` processes of
 ``--server-threads`` threads, gthread: HTTP keep-alive) and, on that one server, with those
 settings:
@@ -168,7 +170,7 @@ def _seed(pg_db: str, clients: int, payments: int) -> dict:
     return {"users": users, "jobs": jobs}
 
 
-def _server(args: argparse.Namespace, cache_url: str) -> subprocess.Popen:
+def _server(args: argparse.Namespace, cache_url: str, fast_auth: bool) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench_http_settings",
@@ -179,8 +181,11 @@ def _server(args: argparse.Namespace, cache_url: str) -> subprocess.Popen:
         "WUYE_CONN_MAX_AGE": os.environ.get("WUYE_CONN_MAX_AGE", "600"),
     }
     env.pop("WUYE_CACHE_URL", None)
+    env.pop("WUYE_BENCH_FAST_AUTH", None)
     if cache_url:
         env["WUYE_CACHE_URL"] = cache_url
+    if fast_auth:
+        env["WUYE_BENCH_FAST_AUTH"] = "1"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -359,12 +364,12 @@ def _measure(
 
 
 def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int) -> dict:
-    cache_url = args.cache_url if sessions == "cache" else ""
+    cache_url = args.cache_url if sessions.startswith("cache") else ""
     if cache_url:
         import redis
 
         redis.Redis.from_url(cache_url).ping()  # fail early: no Redis, no cached sessions
-    server = _server(args, cache_url)
+    server = _server(args, cache_url, sessions == "cache+user")
     per_setting = args.payments // args.clients // len(_settings(args))
     first = part * per_setting
     warm = first + args.warmup_bills
@@ -397,7 +402,11 @@ def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int)
     return {
         "db": "postgres",
         "pg_db": args.pg_db,
-        "sessions": "cached_db on Redis" if cache_url else "database",
+        "sessions": {
+            "db": "database",
+            "cache": "cached_db on Redis",
+            "cache+user": "cached_db on Redis, user cached too (experiment)",
+        }[sessions],
         "server": f"gunicorn gthread, {args.server_workers} workers x {args.server_threads}"
         " threads, keep-alive",
         "load": f"wrk, {args.clients} threads, {args.connections} connections, "
@@ -412,13 +421,19 @@ def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int)
 
 
 def _settings(args: argparse.Namespace) -> list[str]:
-    return ["db", "cache"] if args.sessions == "both" else [args.sessions]
+    named = {"both": ["db", "cache"], "all": ["db", "cache", "cache+user"]}
+    return named.get(args.sessions, [args.sessions])
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pg-db", default="wuye_bench_payments", help="dropped and recreated")
-    parser.add_argument("--sessions", choices=["both", "db", "cache"], default="both")
+    parser.add_argument(
+        "--sessions",
+        choices=["both", "all", "db", "cache", "cache+user"],
+        default="both",
+        help="both: db and cache; all: also cache+user (bench_http_fast_auth's experiment)",
+    )
     parser.add_argument("--cache-url", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--server-workers", type=int, default=4)
     parser.add_argument("--server-threads", type=int, default=2)
