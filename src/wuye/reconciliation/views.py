@@ -226,6 +226,11 @@ def day(request: HttpRequest) -> HttpResponse:
             "job_finished": job is not None
             and job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED),
             "formats": FORMATS,
+            "follow_ups_due": ReconException.objects.filter(
+                company=company,
+                state=ReconException.State.OPEN,
+                follow_up_on__lte=timezone.localdate(),
+            ).count(),
         },
     )
 

@@ -194,3 +194,21 @@ def test_reconcile_run_prints_what_the_rules_resolved(hh):
     assert "1 arrivals booked" in text
     assert "rule booked arrival: entry #" in text
     assert date(2026, 11, 21).strftime("%Y%m%d") in text
+
+
+def test_the_day_page_links_to_the_follow_ups_that_are_due(client, hh):
+    company_id = hh.community.company_id
+    today = timezone.localdate()
+    recon_exception(
+        company_id,
+        "arrival_missing",
+        reference="DUE",
+        amount_fen=100,
+        chasing_since=timezone.now(),
+        chased_by=hh.finance,
+        follow_up_on=today,
+    )
+    client.force_login(hh.finance)
+    page = client.get(reverse("reconciliation:day")).content.decode()
+    assert 'id="follow-ups-due"' in page and "1 条催查待跟进" in page
+    assert "state=follow_up_due" in page
