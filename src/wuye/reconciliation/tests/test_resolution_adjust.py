@@ -549,3 +549,62 @@ def test_the_day_report_gives_the_follow_up_date_of_a_chased_exception():
     )
     (row,) = report["exceptions"]
     assert row["follow_up_on"] == "2026-11-25" and row["state"] == "open"
+
+
+# --- faults -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "action"),
+    [
+        (10_000, 10_300, Action.ADJUST_SURPLUS),
+        (10_000, 9_000, Action.ADJUST_RECEIVABLE),
+        (10_000, 9_900, Action.ADJUST_WRITE_OFF),
+    ],
+)
+def test_a_failure_after_an_adjustment_posted_leaves_nothing(monkeypatch, ours, theirs, action):
+    from wuye.reconciliation import resolution
+
+    hh = household()
+    company_id = hh.community.company_id
+    _, exc = mismatch(hh, ours=ours, theirs=theirs)
+    before, entries = balances(company_id), JournalEntry.objects.count()
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(resolution, "_event", boom)
+    with pytest.raises(RuntimeError):
+        exception_resolve(exception=exc, action=action, user=hh.finance, now=LATER, note="x")
+
+    exc.refresh_from_db()
+    assert exc.state == ReconException.State.OPEN
+    assert JournalEntry.objects.count() == entries
+    assert balances(company_id) == before
+    assert not ReconExceptionEntry.objects.exists()
+    assert Bill.objects.filter(unit_id=hh.unit.pk, paid_fen=0).count() == 0
+
+
+def test_a_failure_during_an_undo_leaves_the_resolution_in_place(monkeypatch):
+    from wuye.reconciliation import resolution
+
+    hh = household()
+    company_id = hh.community.company_id
+    _, exc = channel_duplicate(hh, amount=4_400)
+    exc = exception_resolve(
+        exception=exc, action=Action.RECORD_DUPLICATE, user=hh.finance, now=LATER
+    )
+    after, entries = balances(company_id), JournalEntry.objects.count()
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(resolution, "_event", boom)
+    with pytest.raises(RuntimeError):
+        exception_undo(exception=exc, user=hh.finance, now=LATER, reason="撤销")
+
+    exc.refresh_from_db()
+    assert exc.state == ReconException.State.RESOLVED
+    assert JournalEntry.objects.count() == entries
+    assert balances(company_id) == after
+    assert exc.entry_links.filter(role="reversal").count() == 0
