@@ -354,35 +354,38 @@ INSERT INTO i_extra SELECT i.uid FROM internal i JOIN (
     SELECT kind, k, min(uid) AS keep FROM internal GROUP BY kind, k HAVING count(*) > 1
   ) d ON i.kind = d.kind AND i.k = d.k WHERE i.uid <> d.keep;
 """
-# The internal rows whose details (reference, order number…) are fetched: those that differ.
+# From here on only the few rows that differ are looked at: ``odd`` (one pass over the
+# join's result), their channel rows ``c_odd`` and internal rows ``i_odd`` (one pass over
+# each side); the internal ones get their details (reference, order number…) fetched.
 _NEED = """
+CREATE TABLE odd AS SELECT cid, uid, category, in_scope, fee_bad FROM result
+  WHERE category <> 'matched' OR fee_bad;
+CREATE TABLE i_odd AS SELECT * FROM internal WHERE uid IN (
+  SELECT uid FROM odd WHERE uid IS NOT NULL UNION ALL SELECT uid FROM i_extra);
+CREATE TABLE need AS SELECT uid FROM i_odd;
 CREATE TABLE i_detail (uid BIGINT, reference VARCHAR, provider_txn_id VARCHAR,
                        order_no VARCHAR, order_id BIGINT);
-CREATE TABLE need AS SELECT uid FROM result
-  WHERE uid IS NOT NULL AND (category <> 'matched' OR fee_bad)
-  UNION SELECT uid FROM i_extra;
 """
 _LEFT = f"""
 CREATE TABLE i_d AS SELECT i.*, coalesce(d.reference, '') AS reference,
     coalesce(d.provider_txn_id, '') AS provider_txn_id, coalesce(d.order_no, '') AS order_no,
     d.order_id
-  FROM internal i JOIN need n USING (uid) LEFT JOIN i_detail d USING (uid);
-CREATE TABLE left_c AS SELECT * FROM records
-  WHERE cid IN (SELECT cid FROM result WHERE uid IS NULL);
+  FROM i_odd i LEFT JOIN i_detail d USING (uid);
+CREATE TABLE c_odd AS SELECT * FROM records WHERE cid IN (
+  SELECT cid FROM odd WHERE cid IS NOT NULL);
+CREATE TABLE left_c AS SELECT * FROM c_odd WHERE cid IN (SELECT cid FROM odd WHERE uid IS NULL);
 INSERT INTO c_extra SELECT cid FROM (
     SELECT cid, row_number() OVER (PARTITION BY kind, reference ORDER BY cid) AS n
     FROM left_c) WHERE n > 1;
 INSERT INTO i_extra SELECT uid FROM (
     SELECT uid, row_number() OVER (PARTITION BY kind, k ORDER BY uid) AS n
-    FROM i_d WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL)) WHERE n > 1;
-DELETE FROM result WHERE (uid IS NULL AND cid IN (SELECT cid FROM c_extra))
+    FROM i_d WHERE uid IN (SELECT uid FROM odd WHERE cid IS NULL)) WHERE n > 1;
+DELETE FROM odd WHERE (uid IS NULL AND cid IN (SELECT cid FROM c_extra))
    OR (cid IS NULL AND uid IN (SELECT uid FROM i_extra));
 DELETE FROM left_c WHERE cid IN (SELECT cid FROM c_extra);
-CREATE TABLE left_i AS SELECT * FROM i_d
-  WHERE uid IN (SELECT uid FROM result WHERE cid IS NULL);
+CREATE TABLE left_i AS SELECT * FROM i_d WHERE uid IN (SELECT uid FROM odd WHERE cid IS NULL);
 CREATE TABLE fees AS SELECT r.cid, ($fee) AS fee_expected, {_FEE_ACTUAL} AS fee_actual
-  FROM (SELECT * FROM result WHERE fee_bad) r JOIN records c USING (cid)
-  JOIN i_d i USING (uid);
+  FROM (SELECT * FROM odd WHERE fee_bad) r JOIN c_odd c USING (cid) JOIN i_d i USING (uid);
 """  # noqa: S608 - ours
 
 # Between the statements Python maps the left-over rows' order numbers to orders/payments
@@ -407,7 +410,7 @@ CREATE TABLE pass2 AS SELECT cid, uid FROM (
     ) WHERE r_c = 1
   ) WHERE r_i = 1;
 CREATE TABLE diffs AS
-  SELECT cid, uid, category FROM result
+  SELECT cid, uid, category FROM odd
    WHERE in_scope AND category <> 'matched'
      AND (cid IS NULL OR cid NOT IN (SELECT cid FROM pass2))
      AND (uid IS NULL OR uid NOT IN (SELECT uid FROM pass2))
@@ -416,7 +419,7 @@ CREATE TABLE diffs AS
     JOIN left_c c USING (cid) JOIN left_i i USING (uid)
    WHERE c.in_day AND c.amount_fen <> i.amount_fen
   UNION ALL
-  SELECT cid, uid, 'fee_mismatch' FROM result
+  SELECT cid, uid, 'fee_mismatch' FROM odd
    WHERE in_scope AND category = 'matched' AND fee_bad;
 """
 
@@ -616,7 +619,7 @@ def _collect(
                   c.order_no, i.order_no, c.amount_fen, i.amount_fen, c.merchant_no,
                   r.fee_expected, r.fee_actual
            FROM diffs d
-           LEFT JOIN (SELECT * FROM records WHERE cid IN (SELECT cid FROM diffs)) c USING (cid)
+           LEFT JOIN (SELECT * FROM c_odd WHERE cid IN (SELECT cid FROM diffs)) c USING (cid)
            LEFT JOIN (SELECT * FROM i_d WHERE uid IN (SELECT uid FROM diffs)) i USING (uid)
            LEFT JOIN fees r ON d.category = 'fee_mismatch' AND r.cid = d.cid
            ORDER BY d.category, d.cid, d.uid"""
