@@ -608,3 +608,42 @@ def test_a_failure_during_an_undo_leaves_the_resolution_in_place(monkeypatch):
     assert JournalEntry.objects.count() == entries
     assert balances(company_id) == after
     assert exc.entry_links.filter(role="reversal").count() == 0
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_people_adjusting_the_same_mismatch_at_once_post_it_once():
+    import threading
+
+    from django.db import close_old_connections, connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    hh = household()
+    company_id = hh.community.company_id
+    _, exc = mismatch(hh, ours=10_000, theirs=10_700)
+    clearing_before = clearing(company_id)
+    barrier = threading.Barrier(4)
+    errors: list[Exception] = []
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            exception_resolve(
+                exception=exc, action=Action.ADJUST_SURPLUS, user=hh.finance, now=LATER
+            )
+        except Exception as e:
+            errors.append(e)
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(errors) == 3 and all(isinstance(e, ResolutionError) for e in errors)
+    assert clearing(company_id) == clearing_before + 700
+    assert ReconExceptionEntry.objects.filter(exception=exc).count() == 1
+    ledger_ok()
