@@ -37,49 +37,106 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_NAME = "wuye_bench_search"
-PG_URL = f"postgres://postgres@127.0.0.1:5432/{PG_NAME}"
+PG_SERVER = "postgres://postgres@127.0.0.1:5432/"
 COMMUNITIES = 100
 BUILDINGS = 40
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐"
-    + "许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+# Surnames by rank with their approximate share of China's population in percent (census and
+# household-register figures: 王 and 李 about 7 % each, the first 100 about 85 %), then a tail
+# of rarer ones sharing what is left; ``_name`` draws with these weights.
+SURNAME_SHARES = (
+    ("王", 7.1),
+    ("李", 7.0),
+    ("张", 6.7),
+    ("刘", 5.4),
+    ("陈", 4.6),
+    ("杨", 3.1),
+    ("黄", 2.2),
+    ("赵", 2.0),
+    ("吴", 1.9),
+    ("周", 1.8),
+    ("徐", 1.3),
+    ("孙", 1.3),
+    ("马", 1.2),
+    ("朱", 1.2),
+    ("胡", 1.1),
+    ("郭", 1.1),
+    ("何", 1.0),
+    ("高", 1.0),
+    ("林", 1.0),
+    ("罗", 0.9),
 )
+SURNAMES_MORE = (
+    "郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾"
+    "夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+SURNAMES_RARE = (
+    "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符"
+    "舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟"
+    "艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧"
+    "闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+# Given-name characters, most frequent first; drawn with weights 1/(rank + 8): the first
+# about 4 % of draws, so 王伟 is one name in 1,300 (0.02 % in China) and most names are rarer.
 GIVEN = (
-    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕飞鹏辉斌宇浩凯健俊帆帅旭宁"
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华玉萍红娥玲芬燕飞鹏辉斌宇浩凯健俊帆帅旭宁"
+    "文国建志海春金云永峰东林德成小晓凤亮波晨雪梅琳丹清光荣新利宏婷佳欣振中秋雨泽子怡梓涵轩博"
+    "晶颖思佩瑶琪慧淑珍莉蓉立鑫鹤松柏一嘉然睿诗雅可心安晴月星天昊铭哲瑞豪毅坤峻庆福禄寿喜如意"
 )
 PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
 
-def _env() -> None:
+def _env(db_name: str) -> None:
     os.environ.setdefault("WUYE_FIELD_KEY", "rTSlGaa7bTBqEfpXiqsHdB0tQ5TtdxJzHGeb5LqIx4Q=")
     os.environ.setdefault("WUYE_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_SETTINGS_MODULE"] = "wuye.settings"
     data_dir = Path(os.environ.get("WUYE_DATA_DIR", "/tmp/wuye-bench-search"))
     data_dir.mkdir(parents=True, exist_ok=True)
     os.environ["WUYE_DATA_DIR"] = str(data_dir)
-    os.environ["DATABASE_URL"] = PG_URL
+    os.environ["DATABASE_URL"] = PG_SERVER + db_name
     os.environ.setdefault("WUYE_LOG_LEVEL", "WARNING")
 
 
-def _database(keep: bool) -> bool:
+def _database(db_name: str, keep: bool) -> bool:
     """Create the database (or keep it); return True when it must be loaded."""
     import psycopg
 
+    if not db_name.isidentifier():
+        raise SystemExit(f"--db: not a plain database name: {db_name!r}")
+
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_NAME]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone()
         if exists and keep:
             return False
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_NAME}")
-        conn.execute(f"CREATE DATABASE {PG_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name}")
+        conn.execute(f"CREATE DATABASE {db_name}")
     return True
 
 
+def _surname_weights() -> tuple[list[str], list[float]]:
+    names = [s for s, _ in SURNAME_SHARES]
+    weights = [w for _, w in SURNAME_SHARES]
+    more = list(SURNAMES_MORE)  # ranks 21…: from 0.9 % down to 0.2 %
+    names += more
+    weights += [0.9 - 0.7 * i / (len(more) - 1) for i in range(len(more))]
+    rare = [s for s in SURNAMES_RARE if s not in names]
+    names += rare
+    weights += [max(0.0, 100 - sum(weights)) / len(rare)] * len(rare)
+    return names, weights
+
+
+SURNAMES, SURNAME_WEIGHTS = _surname_weights()
+GIVEN_WEIGHTS = [1 / (rank + 8) for rank in range(len(GIVEN))]
+
+
 def _name(rng: random.Random) -> str:
-    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+    """A surname by its share, then one given-name character (one in four) or two."""
+    surname = rng.choices(SURNAMES, SURNAME_WEIGHTS)[0]
+    return surname + "".join(rng.choices(GIVEN, GIVEN_WEIGHTS, k=1 if rng.random() < 0.25 else 2))
 
 
 def _load(n_units: int, rng: random.Random) -> dict[str, float]:
@@ -92,6 +149,7 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
     from wuye.testing.factories import make_uscc
 
     m = importlib.import_module("wuye.estates.migrations.0002_search_indexes")
+    m3 = importlib.import_module("wuye.estates.migrations.0003_search_order_indexes")
     times: dict[str, float] = {}
     company = Company.objects.create(name="基准搜索物业有限公司", uscc=make_uscc(424242))
     communities = Community.objects.bulk_create(
@@ -109,7 +167,8 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
     )
     per_building = -(-n_units // len(buildings))
     with connection.cursor() as cursor:
-        cursor.execute(m.PG_BACKWARD)  # no search indexes while loading
+        cursor.execute(m3.PG_BACKWARD)  # no search indexes while loading
+        cursor.execute(m.PG_BACKWARD)
         raw = cursor.cursor
         t0 = time.perf_counter()
         unit_id = 0
@@ -164,8 +223,13 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
         times["parking_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         cursor.execute(m.PG_FORWARD)
+        cursor.execute(m3.PG_FORWARD)
         times["indexes_s"] = round(time.perf_counter() - t0, 1)
-        cursor.execute("ANALYZE estates_unit, estates_resident, estates_parkingspace")
+        # What autovacuum does to freshly loaded tables soon after: statistics, and the
+        # visibility map that lets index-only scans skip the table.
+        cursor.execute("VACUUM ANALYZE estates_unit")
+        cursor.execute("VACUUM ANALYZE estates_resident")
+        cursor.execute("VACUUM ANALYZE estates_parkingspace")
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('estates_unit', 'id'), max(id)) FROM estates_unit"
         )
@@ -183,15 +247,32 @@ def _texts(n: int, rng: random.Random) -> dict[str, list[str]]:
 
     plates = sample("SELECT plate_no FROM estates_parkingspace")
     phones = sample("SELECT phone FROM estates_resident")
+    labels = sample("SELECT label FROM estates_unit")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM estates_resident WHERE name = ANY(%s)",
+            [[_name(rng) for _ in range(n * 5)]],
+        )
+        present = {r[0] for r in cursor.fetchall()}
+    missing = [x for x in (_name(rng) + _name(rng)[0] for _ in range(n * 2)) if x not in present]
+    typed = labels + phones + plates
     return {
-        "room": sample("SELECT label FROM estates_unit"),
+        "room": labels,
         "room_no": sample("SELECT room_no FROM estates_unit"),
         "owner": sample("SELECT name FROM estates_resident WHERE role = 'owner'"),
-        "surname": [rng.choice(SURNAMES) for _ in range(n)],
+        # a surname alone, as often as the cashier meets it: drawn from the residents
+        "surname": sample("SELECT left(name, 1) FROM estates_resident"),
         "phone4": [p[-4:] for p in phones],
         "phone": phones,
         "plate": plates,
         "plate4": [p[-4:] for p in plates],
+        # what the page searches while a label, phone or plate is being typed
+        "typing3": [typed[i * 3 % len(typed)][:3] for i in range(n)],
+        # texts that find nothing: a name nobody has, a phone and a label that don't exist
+        "miss": [
+            (missing[i // 3], f"1{rng.randrange(10**10):010d}", f"{41 + i % 50}-{9000 + i}")[i % 3]
+            for i in range(n)
+        ],
     }
 
 
@@ -212,15 +293,30 @@ def _time(fn, texts: list[str]) -> dict[str, float]:  # type: ignore[no-untyped-
     }
 
 
+def _cashier_units(company):  # type: ignore[no-untyped-def]
+    """The units a cashier of the whole company searches: ``access.units_for``, as the page."""
+    from wuye.accounts.models import Role, User
+    from wuye.accounts.services import membership_grant, user_create
+    from wuye.counter.views import COUNTER
+    from wuye.web.access import units_for
+
+    user = User.objects.filter(username="bench-cashier").first()
+    if user is None:
+        user = user_create(username="bench-cashier", password="bench-cashier-pass-2026")
+        membership_grant(user=user, company=company, role=Role.CASHIER)
+    return units_for(user, COUNTER)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200, help="texts of each kind")
     parser.add_argument("--old", type=int, default=20, help="texts of each kind, old query")
     parser.add_argument("--keep", action="store_true", help="reuse a loaded database")
+    parser.add_argument("--db", default=PG_NAME, help="database name (dropped unless --keep)")
     args = parser.parse_args(argv)
-    _env()
-    fresh = _database(args.keep)
+    _env(args.db)
+    fresh = _database(args.db, args.keep)
     import django
 
     django.setup()
@@ -228,18 +324,30 @@ def main(argv: list[str] | None = None) -> dict:
 
     rng = random.Random(20261122)
     load: dict[str, float] = {}
+    call_command("migrate", verbosity=0)  # with --keep: indexes of newer migrations too
     if fresh:
-        call_command("migrate", verbosity=0)
         load = _load(args.units, rng)
-    from wuye.counter.selectors import household_search
-    from wuye.estates.models import Unit
+    from wuye.counter.selectors import household_search, household_search_page
+    from wuye.estates.models import Company, Unit
     from wuye.web.selectors import unit_search
 
-    units = Unit.objects.all()
+    units = _cashier_units(Company.objects.get())
     texts = _texts(args.queries, rng)
     household_search(units=units, text="warm-up")
     new = {
         kind: _time(lambda t: household_search(units=units, text=t, limit=20), batch)
+        for kind, batch in texts.items()
+    }
+    # How the parts were read, for each kind: how many parts of its texts were sorted,
+    # hashed, walked or read in order (see ``household_search_page``).
+    plans = {
+        kind: dict(
+            Counter(
+                mode
+                for t in batch
+                for mode in household_search_page(units=units, text=t, limit=20).plan.values()
+            )
+        )
         for kind, batch in texts.items()
     }
     old = {
@@ -262,6 +370,7 @@ def main(argv: list[str] | None = None) -> dict:
         "load": load,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "household_search": new,
+        "plans": plans,
         "old_unit_search": old,
         "same_rows_as_old": same,
         "worst_p95_ms": max(v["p95_ms"] for v in new.values()),

@@ -16,6 +16,7 @@ was taken in; everything else is *current* (当期, including bills paid in adva
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -500,59 +501,302 @@ def household_cards(*, unit_id: int) -> list[str]:
 
 # --- household search --------------------------------------------------------------------------
 
-_SEARCH_LONG = """
-SELECT id FROM {unit} WHERE upper(label) LIKE %s OR upper(room_no) = %s
-UNION SELECT unit_id FROM {resident} WHERE upper(name) LIKE %s OR phone LIKE %s
-UNION SELECT unit_id FROM {parking} WHERE upper(plate_no) LIKE %s AND unit_id IS NOT NULL
-"""
-_SEARCH_SHORT = """
-SELECT id FROM {unit} WHERE upper(room_no) = %s OR label = %s OR label = %s
-UNION SELECT unit_id FROM {resident} WHERE wuye_grams12(upper(name)) @> ARRAY[%s]::text[]
-"""
+
+@dataclass(frozen=True)
+class _Part:
+    """One way a text finds households, readable three ways on PostgreSQL.
+
+    ``candidates`` selects the unit ids it finds through an index (GIN trigram or grams,
+    b-tree); ``test`` is the same test on one unit row (a ``LIKE`` on the label, or an
+    ``EXISTS`` probe of the unit's residents or parking spaces), for walking the units in page
+    order. ``cap``: read at most this many candidates; a part that finds more is walked.
+    ``ordered=True``: the part has an index in page order of its own and is read as its own
+    ordered query.
+    """
+
+    name: str
+    candidates: str
+    params: tuple[Any, ...]
+    test: str
+    test_params: tuple[Any, ...]
+    cap: int = 0
+    ordered: bool = False
+
+
+@dataclass
+class SearchResult:
+    """A page of households; ``more``: the text finds more than the page holds (not counted:
+    the counter asks the cashier to type more). ``plan``: how each part was read on
+    PostgreSQL (``ordered``, ``sort``, ``hash`` or ``walk``), for the bench and tests."""
+
+    units: list[Unit]
+    more: bool
+    plan: dict[str, str] = field(default_factory=dict)
+
+
+# Choosing the plan (the rows never depend on it; measured on the bench's million units, 2
+# shared cores, 128 MB shared buffers, see docs/payments-speed.md). A candidate read and sorted
+# costs about 7 µs (its row, then its unit by primary key); a step of the walk about 0.5 µs
+# testing the label, 4–5 µs probing residents or parking spaces; a candidate put in a hash
+# for the walk to test against about 3 µs. Hence:
+DENSE_SHARE = 0.02  # estimated to find ≥ 2 % of all units: walk at once (≤ 1,050 steps)
+SORT_MAX = 1500  # up to this many candidates: sort them; more: walk against their hash
+LABEL_CAP = 1200  # more labels than this: walk (a label test needs no probe)
+RESIDENT_CAP = 5000  # more residents or plates than this: walk with probes
+PLATE_CAP = 5000
+
+# SQL of the parts; ``{unit}``, ``{resident}``, ``{parking}``: the quoted table names.
+# ``OFFSET 0`` in the probes: without it PostgreSQL may turn an ``EXISTS`` into a hashed list
+# of every matching unit (reading all of them first), which is what the walk avoids.
+_ROOM_IDS = "SELECT id FROM {unit} WHERE upper(room_no) = %s"
+_ROOM_TEST = "upper({unit}.room_no) = %s"
+_LABEL_EQ_IDS = "SELECT id FROM {unit} WHERE label = %s OR label = %s"
+_LABEL_EQ_TEST = "({unit}.label = %s OR {unit}.label = %s)"
+_LABEL_IDS = "SELECT id FROM {unit} WHERE upper(label) LIKE %s"
+# Four characters or more: the label's and the phone's four-character pieces
+# (``wuye_grams4``, ``estates.0003_search_order_indexes``), whose index lists are short where
+# the digits' trigrams are long; ``|| ''`` keeps the planner from adding the trigram index.
+_LABEL4_IDS = (
+    "SELECT id FROM {unit} WHERE wuye_grams4(upper(label)) @> wuye_grams4(%s)"
+    " AND upper(label) || '' LIKE %s"
+)
+_PHONE4_LIKE = "(wuye_grams4({p}phone) @> wuye_grams4(%s) AND {p}phone || '' LIKE %s)"
+_LABEL_TEST = "upper({unit}.label) LIKE %s"
+_GRAMS_IDS = "SELECT unit_id FROM {resident} WHERE wuye_grams12(upper(name)) @> ARRAY[%s]::text[]"
+_NAME_TEST = (
+    "EXISTS (SELECT 1 FROM {resident} r WHERE r.unit_id = {unit}.id AND upper(r.name) LIKE %s"
+    " OFFSET 0)"
+)
+# Name and phone apart: in one ``OR`` PostgreSQL rechecks every row against both conditions,
+# ``wuye_grams4`` included, a function call per row.
+_RESIDENT_IDS = (
+    "SELECT unit_id FROM {resident} WHERE upper(name) LIKE %s"
+    " UNION ALL SELECT unit_id FROM {resident} WHERE {phone}"
+)
+_RESIDENT_TEST = (
+    "EXISTS (SELECT 1 FROM {resident} r WHERE r.unit_id = {unit}.id"
+    " AND (upper(r.name) LIKE %s OR {phone}) OFFSET 0)"
+)
+# A text that is not all digits finds only phones that aren't either (a landline's ``-``):
+# those have an index of their own (``estates_resident_phone_other_trgm``), a small one; the
+# digits' trigrams are in most of the million mobile numbers, costly to intersect.
+_PHONE_LIKE = "{p}phone LIKE %s"
+_PHONE_OTHER_LIKE = "({p}phone LIKE %s AND {p}phone !~ '^[0-9]*$')"
+_PLATE_IDS = "SELECT unit_id FROM {parking} WHERE upper(plate_no) LIKE %s"
+_PLATE_TEST = (
+    "EXISTS (SELECT 1 FROM {parking} p WHERE p.unit_id = {unit}.id"
+    " AND upper(p.plate_no) LIKE %s OFFSET 0)"
+)
+_AMONG = "{unit}.id = ANY(%s::bigint[])"
+# ``id + 0``: not the primary key's index, so PostgreSQL walks the units in page order and
+# tests each against a hash of the array, instead of reading every candidate by its key.
+_HASHED = "({unit}.id + 0) = ANY(%s::bigint[])"
+_CANDIDATES = "(SELECT {i}, c.u FROM ({sql}) AS c (u) LIMIT {cap:d})"
+_ESTIMATE = "EXPLAIN (FORMAT JSON) {sql}"
+# The LIMIT keeps each part one branch of the plan (a part's own UNION ALL is not merged in).
+_ESTIMATE_PART = "(SELECT 1 FROM ({sql}) AS c LIMIT 1000000000)"
+_BOUND = "ROW({unit}.community_id, {unit}.label) <= ROW(%s, %s)"
+_ALL_UNITS = "SELECT id FROM {unit}"
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "unit": connection.ops.quote_name(Unit._meta.db_table),
+        "resident": connection.ops.quote_name(Resident._meta.db_table),
+        "parking": connection.ops.quote_name(ParkingSpace._meta.db_table),
+    }
+
+
+def _search_parts(text: str) -> list[_Part]:
+    t = _tables()
+    key = text.upper()
+    like = "%" + connection.ops.prep_for_like_query(key) + "%"
+    room = _Part(
+        "room", _ROOM_IDS.format(**t), (key,), _ROOM_TEST.format(**t), (key,), ordered=True
+    )
+    if len(text) < 3:
+        # Trigrams can't serve one or two characters: names through their one- and
+        # two-character pieces (``wuye_grams12``; the walk's LIKE is the same test), the
+        # label only when equal.
+        label_eq = _LABEL_EQ_TEST.format(**t)
+        return [
+            room,
+            _Part(
+                "label", _LABEL_EQ_IDS.format(**t), (key, text), label_eq, (key, text), LABEL_CAP
+            ),
+            _Part(
+                "resident",
+                _GRAMS_IDS.format(**t),
+                (key,),
+                _NAME_TEST.format(**t),
+                (like,),
+                RESIDENT_CAP,
+            ),
+        ]
+    phone = "%" + connection.ops.prep_for_like_query(text) + "%"
+    digits = text.isdigit() and text.isascii()
+    phone_like = _PHONE_LIKE if digits else _PHONE_OTHER_LIKE
+    label_params: tuple[str, ...] = (like,)
+    phone_params: tuple[str, ...] = (phone,)
+    label_ids, phone_ids = _LABEL_IDS, phone_like
+    if len(text) >= 4:
+        label_ids, label_params = _LABEL4_IDS, (key, like)
+        if digits:
+            phone_ids, phone_params = _PHONE4_LIKE, (text, phone)
+    return [
+        room,
+        _Part(
+            "label",
+            label_ids.format(**t),
+            label_params,
+            _LABEL_TEST.format(**t),
+            (like,),
+            LABEL_CAP,
+        ),
+        _Part(
+            "resident",
+            _RESIDENT_IDS.format(phone=phone_ids.format(p=""), **t),
+            (like, *phone_params),
+            _RESIDENT_TEST.format(phone=phone_like.format(p="r."), **t),
+            (like, phone),
+            RESIDENT_CAP,
+        ),
+        _Part(
+            "plate", _PLATE_IDS.format(**t), (like,), _PLATE_TEST.format(**t), (like,), PLATE_CAP
+        ),
+    ]
+
+
+def _estimates(parts: list[_Part]) -> tuple[list[float], float]:
+    """The planner's estimate of each part's candidates, and of all units (one EXPLAIN)."""
+    t = _tables()
+    sql = " UNION ALL ".join(
+        _ESTIMATE_PART.format(sql=sql)
+        for sql in [p.candidates for p in parts] + [_ALL_UNITS.format(**t)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_ESTIMATE.format(sql=sql), [x for p in parts for x in p.params])
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    rows = [float(sub["Plan Rows"]) for sub in plan[0]["Plan"]["Plans"]]
+    return rows[:-1], max(rows[-1], 1.0)
+
+
+def _candidates(parts: list[_Part]) -> list[list[int] | None]:
+    """Each part's candidate unit ids, or None for a part that finds more than its cap."""
+    if not parts:
+        return []
+    sql = " UNION ALL ".join(
+        _CANDIDATES.format(i=i, sql=p.candidates, cap=p.cap + 1) for i, p in enumerate(parts)
+    )
+    found: list[list[int]] = [[] for _ in parts]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [x for p in parts for x in p.params])
+        for i, unit_id in cursor.fetchall():
+            found[i].append(unit_id)
+    return [None if len(ids) > p.cap else ids for p, ids in zip(parts, found, strict=True)]
+
+
+_ORDER = ("community_id", "label", "id")
+
+
+def _page(qs: QuerySet[Unit], limit: int) -> list[Unit]:
+    return list(qs.select_related("community", "building").order_by(*_ORDER)[:limit])
+
+
+def _int_array(ids: Iterable[int]) -> str:
+    """A PostgreSQL array literal of ids (one string parameter, not thousands)."""
+    return "{" + ",".join(str(int(x)) for x in sorted(set(ids))) + "}"
+
+
+def _raw(sql: str, params: Iterable[Any]) -> RawSQL:
+    return RawSQL(sql, tuple(params), output_field=BooleanField())  # noqa: S611 - our SQL
 
 
 def household_search(*, units: QuerySet[Unit], text: str, limit: int = 20) -> list[Unit]:
     """Return up to ``limit`` households of ``units`` that ``text`` finds, by community, label.
 
     A household is found by its label (contains) or room number (exact), a resident's name
-    (contains) or phone (contains), or a car plate (contains); case does not matter. On
-    PostgreSQL each part is one index lookup (migration ``estates.0002_search_indexes``: a
-    trigram index for three characters or more; for one or two, the name's one- and
-    two-character pieces, the exact room number or label), so the search stays fast at a
-    million units. One or two characters therefore find names containing them, and rooms or
-    labels equal to them, but not phones or plates containing them. SQLite: the same rules
-    through the ORM (``web.selectors.unit_search``), label, phone and plate included.
+    (contains) or phone (contains), or a car plate (contains); case does not matter.
+    See :func:`household_search_page` (which this returns the rows of) for how, and for the
+    one difference between the databases (one or two characters).
+    """
+    return household_search_page(units=units, text=text, limit=limit).units
+
+
+def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) -> SearchResult:
+    """Return the first ``limit`` households ``text`` finds, and whether there are more.
+
+    Ordered by community, label (and id, for equal labels). On PostgreSQL (indexes of
+    migrations ``estates.0002_search_indexes`` and ``0003_search_order_indexes``) each way of
+    finding — room number, label, a resident's name or phone, a plate — is read the way the
+    planner's estimate of how many households it finds makes cheapest:
+
+    - few (a whole phone, a name, a plate): its candidates from its index, sorted;
+    - many (a surname alone, ``180`` as a phone is typed): walk the units in page order
+      through the ``(community_id, label)`` index, testing each, until the page is full;
+    - in between: the same walk, testing each unit against a hash of the candidates;
+    - the room number always walks its own ``(upper(room_no), community_id, label)`` index.
+
+    The parts' pages are merged. A wrong estimate costs time, never rows: every way returns
+    the first rows in page order. So no text reads more than a few thousand households.
+
+    One or two characters find names containing them (through ``wuye_grams12``) and rooms or
+    labels equal to them, but not phones or plates containing them, on PostgreSQL. SQLite
+    (a few thousand units): the ORM query of ``web.selectors.unit_search``, label, phone and
+    plate included.
     """
     text = text.strip()
     if not text:
-        return []
+        return SearchResult(units=[], more=False)
     if connection.vendor != "postgresql":
         from wuye.web.selectors import unit_search
 
-        return list(unit_search(units=units, text=text, limit=limit))
-    key = text.upper()
-    names = {
-        "unit": connection.ops.quote_name(Unit._meta.db_table),
-        "resident": connection.ops.quote_name(Resident._meta.db_table),
-        "parking": connection.ops.quote_name(ParkingSpace._meta.db_table),
-    }
-    if len(text) >= 3:
-        like = "%" + connection.ops.prep_for_like_query(key) + "%"
-        phone = "%" + connection.ops.prep_for_like_query(text) + "%"
-        sql, params = _SEARCH_LONG.format(**names), [like, key, like, phone, like]
-    else:
-        sql, params = _SEARCH_SHORT.format(**names), [key, text, key, key]
-    # ``id = ANY(ARRAY(…))``: the candidates are gathered once, then each unit is read by
-    # its primary key. (``id IN (…)`` lets the planner hash-join them against a scan of
-    # every unit, which is slower by far than a few thousand key lookups.)
-    table = names["unit"]
-    matches = RawSQL(  # noqa: S611 - table names are ours, the text is a parameter
-        f"{table}.id = ANY(ARRAY({sql}))",
-        params,
-        output_field=BooleanField(),
-    )
-    return list(
-        units.filter(matches)
-        .select_related("community", "building")
-        .order_by("community_id", "label")[:limit]
-    )
+        found = list(unit_search(units=units, text=text, limit=limit + 1))
+        return SearchResult(units=found[:limit], more=len(found) > limit)
+    parts = _search_parts(text)
+    n = limit + 1  # one more than the page: are there more?
+    pages: list[list[Unit]] = []
+    plan: dict[str, str] = {}
+    rest = [p for p in parts if not p.ordered]
+    # Dense by the planner's estimate (its estimates of LIKE are good for common texts and
+    # too low for rare ones, so only "dense" is believed): walk without reading candidates.
+    estimates, all_units = _estimates(rest)
+    for p, estimate in zip(rest, estimates, strict=True):
+        if estimate > n and estimate >= DENSE_SHARE * all_units:
+            plan[p.name] = "walk"
+    probe = [p for p in rest if p.name not in plan]
+    sort_ids: set[int] = set()
+    hashed: list[int] = []
+    for p, ids in zip(probe, _candidates(probe), strict=True):
+        if ids is None:
+            plan[p.name] = "walk"
+        elif len(ids) <= SORT_MAX:
+            plan[p.name] = "sort"
+            sort_ids.update(x for x in ids if x is not None)
+        else:
+            plan[p.name] = "hash"
+            hashed += [x for x in ids if x is not None]
+    table = connection.ops.quote_name(Unit._meta.db_table)
+    for p in parts:
+        if p.ordered:
+            plan[p.name] = "ordered"
+            pages.append(_page(units.filter(_raw(p.test, p.test_params)), n))
+            if len(pages[-1]) == n:
+                # A full page in order: nothing after its last row can be on the page, so
+                # the other parts stop there (a walk stops at that index key).
+                last = pages[-1][-1]
+                bound = _raw(_BOUND.format(unit=table), (last.community_id, last.label))
+                units = units.filter(bound)
+    if sort_ids:
+        among = _AMONG.format(unit=table)
+        pages.append(_page(units.filter(_raw(among, [_int_array(sort_ids)])), n))
+    walk = [p for p in rest if plan[p.name] == "walk"]
+    if walk or hashed:
+        tests = [f"({p.test})" for p in walk] + ([_HASHED.format(unit=table)] if hashed else [])
+        params = [x for p in walk for x in p.test_params] + ([_int_array(hashed)] if hashed else [])
+        pages.append(_page(units.filter(_raw(" OR ".join(tests), params)), n))
+    merged = {u.pk: u for page in pages for u in page}
+    rows = sorted(merged.values(), key=lambda u: (u.community_id, u.label, u.pk))
+    return SearchResult(units=rows[:limit], more=len(rows) > limit, plan=plan)

@@ -80,15 +80,23 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "counter/index.html", {**_bar(request), "q": ""})
 
 
+SEARCH_ROWS = 20  # households on the search's page
+
+
 @access.role_required(COUNTER)
 def search(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
-    units = selectors.household_search(units=_units(request), text=text, limit=20)
+    page = selectors.household_search_page(units=_units(request), text=text, limit=SEARCH_ROWS)
+    units = page.units
     owners = web_selectors.primary_residents([u.pk for u in units])
-    ctx: dict[str, Any] = {"q": text, "rows": [(u, owners.get(u.pk)) for u in units]}
+    ctx: dict[str, Any] = {
+        "q": text,
+        "rows": [(u, owners.get(u.pk)) for u in units],
+        "more": page.more,  # more households than the page shows: "type more"
+    }
     if _is_htmx(request):
         return render(request, "counter/_results.html", ctx)
-    if len(units) == 1:  # Enter on an exact room number or phone: straight to the household
+    if len(units) == 1 and not page.more:  # Enter on an exact room number or phone: go there
         return redirect("counter:household", pk=units[0].pk)
     return render(request, "counter/index.html", {**ctx, **_bar(request)})
 
