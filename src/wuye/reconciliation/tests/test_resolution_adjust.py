@@ -647,3 +647,40 @@ def test_two_people_adjusting_the_same_mismatch_at_once_post_it_once():
     assert clearing(company_id) == clearing_before + 700
     assert ReconExceptionEntry.objects.filter(exception=exc).count() == 1
     ledger_ok()
+
+
+def test_the_migration_links_the_entries_existing_rows_name_in_their_events():
+    import importlib
+
+    from django.apps import apps
+
+    from wuye.reconciliation.resolution import fee_difference_post
+
+    migration = importlib.import_module(
+        "wuye.reconciliation.migrations.0004_exception_entries_chasing"
+    )
+    hh = household()
+    company_id = hh.community.company_id
+    exc = recon_exception(company_id, "fee_mismatch", reference="r1", amount_fen=100)
+    posted = fee_difference_post(
+        company_id=company_id,
+        channel="card",
+        settle_date=SETTLE,
+        difference_fen=100,
+        reference="r1",
+        on_date=SETTLE,
+    )
+    reversal = JournalEntry.objects.create(
+        company_id=company_id, kind="reversal", memo="x", effective_date=SETTLE, reverses=posted
+    )
+    ReconExceptionEvent.objects.create(
+        exception=exc, at=LATER, action="book_fee", data={"entry_ids": [posted.pk]}
+    )
+    ReconExceptionEvent.objects.create(
+        exception=exc, at=LATER, action="undo", data={"entry_ids": [reversal.pk, 10**9]}
+    )
+
+    migration.entries_from_events(apps, None)
+
+    links = {(link.entry_id, link.role, link.action) for link in exc.entry_links.all()}
+    assert links == {(posted.pk, "posted", "book_fee"), (reversal.pk, "reversal", "undo")}
