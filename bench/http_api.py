@@ -4,7 +4,7 @@ Usage (PostgreSQL, Redis for the cached sessions, Debian's ``wrk``)::
 
     python bench/http_api.py [--pg-db wuye_bench_payments] [--sessions both|all|db|cache]
         [--cache-url redis://127.0.0.1:6379/3] [--server-workers 4] [--server-threads 2]
-        [--clients 4] [--connections 8] [--duration 10] [--payments 8000]
+        [--clients 4] [--connections 8] [--duration 10] [--rounds 2] [--payments 16000]
 
 It creates the database ``--pg-db`` (default ``wuye_bench_payments``, the one bench/payments.py
 uses: don't run both at once on it), seeds it with bench/payments.py's seeder (one community
@@ -74,7 +74,9 @@ end
 function init(args)
   me = DATA[tid + 1]
   kind = args[1]
-  n = tonumber(args[2])
+  local starts = {}
+  for v in string.gmatch(args[2], "[^,]+") do table.insert(starts, tonumber(v)) end
+  n = starts[tid + 1] or starts[1]
   last = tonumber(args[3])
   bad = 0
   bad_status = 0
@@ -106,7 +108,9 @@ function response(status, hdrs, body)
 end
 function done(summary, latency, requests)
   local bad_all, exhausted_all, status = 0, 0, 0
+  local next = {}
   for _, t in ipairs(threads) do
+    table.insert(next, tostring(t:get("n")))
     bad_all = bad_all + t:get("bad")
     exhausted_all = exhausted_all + t:get("exhausted")
     if t:get("bad_status") ~= 0 then status = t:get("bad_status") end
@@ -114,9 +118,10 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'JSON {"requests": %d, "us": %d, "p50_us": %d, "p99_us": %d, "bad": %d, ' ..
-    '"bad_status": %d, "exhausted_threads": %d, "socket_errors": %d}\n',
+    '"bad_status": %d, "exhausted_threads": %d, "socket_errors": %d, "next": "%s"}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    bad_all, status, exhausted_all, e.connect + e.read + e.write + e.timeout))
+    bad_all, status, exhausted_all, e.connect + e.read + e.write + e.timeout,
+    table.concat(next, ",")))
 end
 """
 
@@ -298,7 +303,7 @@ def _wrk(
     args: argparse.Namespace,
     script: str,
     kind: str,
-    first: int,
+    first: str,
     last: int,
     seconds: int,
     *,
@@ -321,7 +326,7 @@ def _wrk(
             f"http://{HOST}:{args.port}/",
             "--",
             kind,
-            str(first),
+            first,
             str(last),
         ],
         check=True,
@@ -345,21 +350,28 @@ def _measure(
     server: subprocess.Popen,
     script: str,
     kind: str,
-    first: int,
+    first: str,
     last: int,
 ) -> dict:
     ticks = _worker_ticks(server)
     data = _wrk(args, script, kind, first, last, args.duration)
-    server_cpu = (_worker_ticks(server) - ticks) / TICKS
-    n = data["requests"]
+    data["server_cpu_s"] = (_worker_ticks(server) - ticks) / TICKS
+    return data
+
+
+def _summary(rounds: list[dict]) -> dict:
+    """The rounds of one kind together: rate over their summed time, latencies per round."""
+    n = sum(r["requests"] for r in rounds)
+    seconds = sum(r["us"] for r in rounds) / 1e6
     return {
         "requests": n,
-        "seconds": round(data["us"] / 1e6, 3),
-        "per_s": round(n / (data["us"] / 1e6)),
-        "p50_ms": round(data["p50_us"] / 1000, 2),
-        "p99_ms": round(data["p99_us"] / 1000, 2),
-        "server_cpu_ms_per_request": round(server_cpu * 1000 / n, 2),
-        "wrk_cpu_ms_per_request": round(data["wrk_cpu_s"] * 1000 / n, 3),
+        "seconds": round(seconds, 3),
+        "per_s": round(n / seconds),
+        "per_s_by_round": [round(r["requests"] / (r["us"] / 1e6)) for r in rounds],
+        "p50_ms_by_round": [round(r["p50_us"] / 1000, 2) for r in rounds],
+        "p99_ms_by_round": [round(r["p99_us"] / 1000, 2) for r in rounds],
+        "server_cpu_ms_per_request": round(sum(r["server_cpu_s"] for r in rounds) * 1000 / n, 2),
+        "wrk_cpu_ms_per_request": round(sum(r["wrk_cpu_s"] for r in rounds) * 1000 / n, 3),
     }
 
 
@@ -374,20 +386,24 @@ def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int)
     first = part * per_setting
     warm = first + args.warmup_bills
     last = first + per_setting
+    kinds = ("bare", "bare-user", "payments")
+    rounds: dict[str, list[dict]] = {kind: [] for kind in kinds}
     try:
         logins = [_login(args.port, user) for user in seed["users"]]
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
             fh.write(_script(logins, seed["jobs"]))
         script = fh.name
-        result: dict[str, Any] = {}
-        for kind in ("bare", "bare-user", "payments"):
-            if kind == "payments":
-                # Warm-up: stops when the warm-up bills run out.
-                _wrk(args, script, kind, first, warm, 30, warmup=True)
-                result[kind] = _measure(args, server, script, kind, warm, last)
-            else:
-                _wrk(args, script, kind, 0, 0, 2, warmup=True)
-                result[kind] = _measure(args, server, script, kind, 0, 0)
+        for kind in kinds:  # warm-up, untimed; payments stop when the warm-up bills run out
+            _wrk(args, script, kind, str(first), warm, 30 if kind == "payments" else 2, warmup=True)
+        start = str(warm)
+        # The kinds take turns (bare, with login, payments, bare again…) so that a change in
+        # the machine's load during the run falls on all three.
+        for _round in range(args.rounds):
+            for kind in kinds:
+                data = _measure(args, server, script, kind, start, last)
+                rounds[kind].append(data)
+                if kind == "payments":
+                    start = data["next"]  # each cashier's next bill
         os.unlink(script)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -398,6 +414,7 @@ def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int)
             client = redis.Redis.from_url(cache_url)
             for key in client.scan_iter("wuye:*"):
                 client.delete(key)
+    result = {kind: _summary(rounds[kind]) for kind in kinds}
     bare, bare_user, paid = result["bare"], result["bare-user"], result["payments"]
     return {
         "db": "postgres",
@@ -410,7 +427,7 @@ def _one_setting(args: argparse.Namespace, seed: dict, sessions: str, part: int)
         "server": f"gunicorn gthread, {args.server_workers} workers x {args.server_threads}"
         " threads, keep-alive",
         "load": f"wrk, {args.clients} threads, {args.connections} connections, "
-        f"{args.duration} s per kind",
+        f"{args.rounds} rounds of {args.duration} s per kind",
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "bare_json_view": bare,
         "bare_view_with_login": bare_user,
@@ -439,9 +456,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--server-threads", type=int, default=2)
     parser.add_argument("--clients", type=int, default=4, help="wrk threads, one per cashier")
     parser.add_argument("--connections", type=int, default=8, help="in all")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per kind")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per kind and round")
+    parser.add_argument("--rounds", type=int, default=2, help="the kinds take turns")
     parser.add_argument(
-        "--payments", type=int, default=8000, help="bills seeded, in all (warm-up included)"
+        "--payments", type=int, default=16000, help="bills seeded, in all (warm-up included)"
     )
     parser.add_argument("--warmup-bills", type=int, default=50, help="per cashier and setting")
     parser.add_argument("--port", type=int, default=8765)
