@@ -62,7 +62,11 @@ class JournalEntry(AppendOnly):
         ARRIVAL = "arrival", _("到账")
         REVERSAL = "reversal", _("冲正")
 
-    company = models.ForeignKey("estates.Company", on_delete=models.PROTECT, related_name="+")
+    # Dimension columns (company, created_by; a line's community, household, fee item,
+    # cashier): no database foreign key, see docs/adr/0005-dimension-columns.md.
+    company = models.ForeignKey(
+        "estates.Company", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     kind = models.CharField(_("类型"), max_length=20, choices=Kind.choices)
     memo = models.CharField(_("摘要"), max_length=200)
     effective_date = models.DateField(_("记账日期"), db_index=True)
@@ -72,7 +76,13 @@ class JournalEntry(AppendOnly):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -89,17 +99,37 @@ class JournalLine(AppendOnly):
     account = models.CharField(_("科目"), max_length=20, choices=AccountKind.choices)
     amount_fen = models.BigIntegerField(_("金额(分, 借正贷负)"))
     community = models.ForeignKey(
-        "estates.Community", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "estates.Community",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     household = models.ForeignKey(
-        "estates.Unit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "estates.Unit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     fee_item = models.ForeignKey(
-        "billing.FeeItem", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "billing.FeeItem",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     channel = models.CharField(_("渠道"), max_length=20, blank=True)
     cashier = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
 
     class Meta:

@@ -22,8 +22,14 @@ class Order(models.Model):
         PAID = "paid", _("已支付")
         CANCELLED = "cancelled", _("已取消")
 
-    company = models.ForeignKey("estates.Company", on_delete=models.PROTECT, related_name="+")
-    community = models.ForeignKey("estates.Community", on_delete=models.PROTECT, related_name="+")
+    # Dimension columns (company, community, cashier, shift…): no database foreign key, see
+    # docs/adr/0005-dimension-columns.md; Django's on_delete still guards deletes.
+    company = models.ForeignKey(
+        "estates.Company", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    community = models.ForeignKey(
+        "estates.Community", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     unit = models.ForeignKey(
         "estates.Unit", on_delete=models.PROTECT, related_name="orders", verbose_name=_("房屋")
     )
@@ -38,6 +44,8 @@ class Order(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("预存指定费项"),
+        db_constraint=False,
+        db_index=False,
     )
     state = models.CharField(_("状态"), max_length=10, choices=State.choices, default=State.PENDING)
     idempotency_key = models.CharField(max_length=120, unique=True)
@@ -48,9 +56,15 @@ class Order(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("收银员"),
+        db_constraint=False,
     )
     shift = models.ForeignKey(
-        "counter.Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+        "counter.Shift",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(_("创建时间"))
     closed_at = models.DateTimeField(_("完成/取消时间"), null=True, blank=True)
@@ -123,9 +137,17 @@ class Payment(models.Model):
         REFUND = "refund", _("待退款")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
-    company = models.ForeignKey("estates.Company", on_delete=models.PROTECT, related_name="+")
-    community = models.ForeignKey("estates.Community", on_delete=models.PROTECT, related_name="+")
-    unit = models.ForeignKey("estates.Unit", on_delete=models.PROTECT, related_name="payments")
+    # Dimension columns (company, community, household, cashier, shift: the order's have
+    # them): no database foreign key, see docs/adr/0005-dimension-columns.md.
+    company = models.ForeignKey(
+        "estates.Company", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    community = models.ForeignKey(
+        "estates.Community", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    unit = models.ForeignKey(
+        "estates.Unit", on_delete=models.PROTECT, related_name="payments", db_constraint=False
+    )
     channel = models.CharField(_("支付方式"), max_length=20)
     amount_fen = models.BigIntegerField(_("金额(分)"))
     state = models.CharField(
@@ -158,9 +180,15 @@ class Payment(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("收银员"),
+        db_constraint=False,
     )
     shift = models.ForeignKey(
-        "counter.Shift", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+        "counter.Shift",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_constraint=False,
     )
     entry = models.ForeignKey("ledger.JournalEntry", on_delete=models.PROTECT, related_name="+")
     receipt_number = models.CharField(_("收据号"), max_length=40, blank=True)

@@ -48,9 +48,17 @@ class Receipt(models.Model):
         VOID_PENDING = "void_pending", _("作废待审批")
         VOID = "void", _("已作废")
 
-    company = models.ForeignKey("estates.Company", on_delete=models.PROTECT, related_name="+")
+    # Dimension columns: no database foreign key (docs/adr/0005-dimension-columns.md); the
+    # community's own index would repeat the unique (community, …) indexes below.
+    company = models.ForeignKey(
+        "estates.Company", on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
     community = models.ForeignKey(
-        "estates.Community", on_delete=models.PROTECT, related_name="receipts"
+        "estates.Community",
+        on_delete=models.PROTECT,
+        related_name="receipts",
+        db_constraint=False,
+        db_index=False,
     )
     number = models.CharField(_("收据号"), max_length=60)
     year = models.PositiveSmallIntegerField(_("年度"))
@@ -72,6 +80,7 @@ class Receipt(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("作废申请人"),
+        db_index=False,  # never searched by; a void is rare, the index paid on every receipt
     )
     void_requested_at = models.DateTimeField(_("作废申请时间"), null=True, blank=True)
     void_reason = models.CharField(_("作废原因"), max_length=200, blank=True)
@@ -82,6 +91,7 @@ class Receipt(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("作废审批人"),
+        db_index=False,
     )
     void_approved_at = models.DateTimeField(_("作废时间"), null=True, blank=True)
 

@@ -30,6 +30,7 @@ from wuye.counter.selectors import drawer_cash, shift_report
 from wuye.demo.history import DEMO_CARD_PASSWORD
 from wuye.estates.models import Community, Company, MeterReading, Resident, Unit
 from wuye.ledger.models import AccountKind, JournalLine
+from wuye.core.integrity import dangling_dimensions
 from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
 from wuye.merchants.models import Merchant
 from wuye.merchants.selectors import documents_expiring, fee_for
@@ -119,6 +120,7 @@ def test_demo_bills_twelve_months_per_community_and_the_ledger_balances(demo):
     assert account_balance(account=AccountKind.PREPAID) <= 0  # a credit balance, never owed
     assert unbalanced_entry_ids() == []
     assert receivable_mismatches() == []  # per household, not only in total
+    assert dangling_dimensions() == []  # the columns without a database foreign key
     assert negative_prepaid_balances() == []
 
 
