@@ -32,7 +32,7 @@ def unconstrained_foreign_keys() -> list[tuple[type[models.Model], models.Foreig
         if model._meta.abstract or model._meta.proxy or not model._meta.managed:
             continue
         for field in model._meta.concrete_fields:
-            if isinstance(field, models.ForeignKey) and not field.db_constraint:
+            if isinstance(field, models.ForeignKey) and not getattr(field, "db_constraint", True):
                 found.append((model, field))
     return found
 
@@ -44,11 +44,12 @@ def dangling_dimensions() -> list[Dangling]:
     with connection.cursor() as cursor:
         for model, field in unconstrained_foreign_keys():
             target = field.related_model._meta
-            table, column = model._meta.db_table, field.column
+            pk = str(target.pk.column if target.pk else "id")
+            table, column = model._meta.db_table, str(field.column)
             sql = (
                 f"SELECT count(*) FROM {q(table)} t LEFT JOIN {q(target.db_table)} p"  # noqa: S608
-                f" ON p.{q(target.pk.column)} = t.{q(column)}"
-                f" WHERE t.{q(column)} IS NOT NULL AND p.{q(target.pk.column)} IS NULL"
+                f" ON p.{q(pk)} = t.{q(column)}"
+                f" WHERE t.{q(column)} IS NOT NULL AND p.{q(pk)} IS NULL"
             )
             cursor.execute(sql)
             (count,) = cursor.fetchone()
