@@ -458,8 +458,7 @@ def _order_map(con: duckdb.DuckDBPyConnection) -> None:
         rows += QrTrade.objects.filter(out_trade_no__in=numbers[start : start + 500]).values_list(
             "out_trade_no", "order_id", "payment_id"
         )
-    if rows:
-        con.executemany("INSERT INTO order_map VALUES (?, ?, ?)", rows)
+    store.duck_insert(con, "order_map", rows, 3)
 
 
 def _details(con: duckdb.DuckDBPyConnection) -> None:
@@ -485,8 +484,7 @@ def _details(con: duckdb.DuckDBPyConnection) -> None:
                 "pk", "reference"
             )
         ]
-    if rows:
-        con.executemany("INSERT INTO i_detail VALUES (?, ?, ?, ?, ?)", rows)
+    store.duck_insert(con, "i_detail", rows, 5)
 
 
 def _one_to_one(con: duckdb.DuckDBPyConnection) -> bool:
