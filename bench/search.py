@@ -139,15 +139,52 @@ def _name(rng: random.Random) -> str:
     return surname + "".join(rng.choices(GIVEN, GIVEN_WEIGHTS, k=1 if rng.random() < 0.25 else 2))
 
 
+class _Writer:
+    """Rows into a table: ``COPY`` on PostgreSQL, ``executemany`` in batches on SQLite."""
+
+    def __init__(self, cursor, table: str, columns: str) -> None:  # type: ignore[no-untyped-def]
+        self.cursor, self.table, self.columns = cursor, table, columns
+        self.pg = cursor.db.vendor == "postgresql"
+        self.rows: list[tuple] = []
+
+    def __enter__(self) -> _Writer:
+        if self.pg:
+            self.copy_cm = self.cursor.cursor.copy(f"COPY {self.table} ({self.columns}) FROM STDIN")
+            self.copy = self.copy_cm.__enter__()
+        return self
+
+    def write_row(self, row: tuple) -> None:
+        if self.pg:
+            self.copy.write_row(row)
+            return
+        self.rows.append(row)
+        if len(self.rows) >= 20_000:
+            self.flush()
+
+    def flush(self) -> None:
+        marks = ", ".join(["%s"] * len(self.columns.split(",")))
+        sql = f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})"
+        self.cursor.executemany(sql, self.rows)
+        self.rows = []
+
+    def __exit__(self, *exc) -> None:  # type: ignore[no-untyped-def]
+        if self.pg:
+            self.copy_cm.__exit__(*exc)
+        elif self.rows:
+            self.flush()
+
+
 def _load(n_units: int, rng: random.Random) -> dict[str, float]:
-    """Company, communities, buildings with ORM; units, residents, parking with COPY."""
+    """Company, communities, buildings with ORM; units, residents, parking with COPY (or
+    executemany on SQLite)."""
     import importlib
 
-    from django.db import connection
+    from django.db import connection, transaction
 
     from wuye.estates.models import Building, Community, Company
     from wuye.testing.factories import make_uscc
 
+    pg = connection.vendor == "postgresql"
     m = importlib.import_module("wuye.estates.migrations.0002_search_indexes")
     m3 = importlib.import_module("wuye.estates.migrations.0003_search_order_indexes")
     times: dict[str, float] = {}
@@ -166,15 +203,17 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
         ]
     )
     per_building = -(-n_units // len(buildings))
-    with connection.cursor() as cursor:
-        cursor.execute(m3.PG_BACKWARD)  # no search indexes while loading
-        cursor.execute(m.PG_BACKWARD)
-        raw = cursor.cursor
+    with transaction.atomic(), connection.cursor() as cursor:
+        if pg:
+            cursor.execute(m3.PG_BACKWARD)  # no search indexes while loading
+            cursor.execute(m.PG_BACKWARD)
         t0 = time.perf_counter()
         unit_id = 0
-        with raw.copy(
-            "COPY estates_unit (id, community_id, building_id, room_no, floor, area_m2,"
-            " unit_type, state, label, created_at) FROM STDIN"
+        with _Writer(
+            cursor,
+            "estates_unit",
+            "id, community_id, building_id, room_no, floor, area_m2, unit_type, state, label,"
+            " created_at",
         ) as copy:
             for building in buildings:
                 for k in range(per_building):
@@ -200,9 +239,10 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
         times["units_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         phones: set[str] = set()
-        with raw.copy(
-            "COPY estates_resident (unit_id, name, role, phone, id_card, id_card_masked,"
-            " id_card_hash, is_primary) FROM STDIN"
+        with _Writer(
+            cursor,
+            "estates_resident",
+            "unit_id, name, role, phone, id_card, id_card_masked, id_card_hash, is_primary",
         ) as copy:
             for uid in range(1, n_units + 1):
                 for role in ("owner", "tenant") if uid % 5 == 0 else ("owner",):
@@ -213,8 +253,8 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
                     copy.write_row((uid, _name(rng), role, phone, "", "", "", role == "owner"))
         times["residents_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        with raw.copy(
-            "COPY estates_parkingspace (community_id, code, kind, unit_id, plate_no) FROM STDIN"
+        with _Writer(
+            cursor, "estates_parkingspace", "community_id, code, kind, unit_id, plate_no"
         ) as copy:
             for uid in range(4, n_units + 1, 4):
                 building = buildings[(uid - 1) // per_building]
@@ -222,23 +262,29 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
                 copy.write_row((building.community_id, f"P{uid}", "owned", uid, plate))
         times["parking_s"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        cursor.execute(m.PG_FORWARD)
-        cursor.execute(m3.PG_FORWARD)
+        if pg:
+            cursor.execute(m.PG_FORWARD)
+            cursor.execute(m3.PG_FORWARD)
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('estates_unit', 'id'), max(id))"
+                " FROM estates_unit"
+            )
         times["indexes_s"] = round(time.perf_counter() - t0, 1)
-        # What autovacuum does to freshly loaded tables soon after: statistics, and the
-        # visibility map that lets index-only scans skip the table.
-        cursor.execute("VACUUM ANALYZE estates_unit")
-        cursor.execute("VACUUM ANALYZE estates_resident")
-        cursor.execute("VACUUM ANALYZE estates_parkingspace")
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('estates_unit', 'id'), max(id)) FROM estates_unit"
-        )
+    with connection.cursor() as cursor:
+        if pg:
+            # What autovacuum does to freshly loaded tables soon after: statistics, and the
+            # visibility map that lets index-only scans skip the table.
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("ANALYZE")
     return times
 
 
 def _texts(n: int, rng: random.Random) -> dict[str, list[str]]:
     """Search texts picked from the loaded data, ``n`` of each kind."""
     from django.db import connection
+
+    from wuye.estates.models import Resident
 
     def sample(sql: str) -> list[str]:
         with connection.cursor() as cursor:
@@ -248,20 +294,16 @@ def _texts(n: int, rng: random.Random) -> dict[str, list[str]]:
     plates = sample("SELECT plate_no FROM estates_parkingspace")
     phones = sample("SELECT phone FROM estates_resident")
     labels = sample("SELECT label FROM estates_unit")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT name FROM estates_resident WHERE name = ANY(%s)",
-            [[_name(rng) for _ in range(n * 5)]],
-        )
-        present = {r[0] for r in cursor.fetchall()}
-    missing = [x for x in (_name(rng) + _name(rng)[0] for _ in range(n * 2)) if x not in present]
+    tried = [_name(rng) + _name(rng)[0] for _ in range(n * 2)]
+    present = set(Resident.objects.filter(name__in=tried).values_list("name", flat=True))
+    missing = [x for x in tried if x not in present]
     typed = labels + phones + plates
     return {
         "room": labels,
         "room_no": sample("SELECT room_no FROM estates_unit"),
         "owner": sample("SELECT name FROM estates_resident WHERE role = 'owner'"),
         # a surname alone, as often as the cashier meets it: drawn from the residents
-        "surname": sample("SELECT left(name, 1) FROM estates_resident"),
+        "surname": sample("SELECT substr(name, 1, 1) FROM estates_resident"),
         "phone4": [p[-4:] for p in phones],
         "phone": phones,
         "plate": plates,
@@ -314,9 +356,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--old", type=int, default=20, help="texts of each kind, old query")
     parser.add_argument("--keep", action="store_true", help="reuse a loaded database")
     parser.add_argument("--db", default=PG_NAME, help="database name (dropped unless --keep)")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="SQLite in the data dir instead (try --units 100000)"
+    )
     args = parser.parse_args(argv)
     _env(args.db)
-    fresh = _database(args.db, args.keep)
+    if args.sqlite:
+        path = Path(os.environ["WUYE_DATA_DIR"]) / f"bench-search-{args.units}.sqlite3"
+        fresh = not (args.keep and path.exists())
+        if fresh:
+            path.unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    else:
+        fresh = _database(args.db, args.keep)
     import django
 
     django.setup()
@@ -350,9 +402,12 @@ def main(argv: list[str] | None = None) -> dict:
         )
         for kind, batch in texts.items()
     }
+    if args.sqlite:  # household_search is the ORM query there: nothing to compare
+        args.old = 0
     old = {
         kind: _time(lambda t: list(unit_search(units=units, text=t, limit=20)), batch[: args.old])
         for kind, batch in texts.items()
+        if args.old
     }
     # The same households, in the same order, as the query it replaces, on the old texts.
     same = {
@@ -363,9 +418,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
         / len(batch[: args.old])
         for kind, batch in texts.items()
+        if args.old
     }
     result = {
-        "db": "postgres",
+        "db": "sqlite" if args.sqlite else "postgres",
         "units": Unit.objects.count(),
         "load": load,
         "load_average": [round(x, 2) for x in os.getloadavg()],

@@ -539,6 +539,7 @@ class SearchResult:
 # costs about 7 µs (its row, then its unit by primary key); a step of the walk about 0.5 µs
 # testing the label, 4–5 µs probing residents or parking spaces; a candidate put in a hash
 # for the walk to test against about 3 µs. Hence:
+ESTIMATE_UP_TO = 3  # texts this short: ask the planner's estimate first (one EXPLAIN)
 DENSE_SHARE = 0.02  # estimated to find ≥ 2 % of all units: walk at once (≤ 1,050 steps)
 SORT_MAX = 1500  # up to this many candidates: sort them; more: walk against their hash
 LABEL_CAP = 1200  # more labels than this: walk (a label test needs no probe)
@@ -561,7 +562,9 @@ _LABEL4_IDS = (
     " AND upper(label) || '' LIKE %s"
 )
 _PHONE4_LIKE = "(wuye_grams4({p}phone) @> wuye_grams4(%s) AND {p}phone || '' LIKE %s)"
-_LABEL_TEST = "upper({unit}.label) LIKE %s"
+# ``|| ''``: the walk's test must not become an index lookup of its own (the planner would
+# read every match through the trigram index and sort them, which is what the walk avoids).
+_LABEL_TEST = "upper({unit}.label) || '' LIKE %s"
 _GRAMS_IDS = "SELECT unit_id FROM {resident} WHERE wuye_grams12(upper(name)) @> ARRAY[%s]::text[]"
 _NAME_TEST = (
     "EXISTS (SELECT 1 FROM {resident} r WHERE r.unit_id = {unit}.id AND upper(r.name) LIKE %s"
@@ -595,7 +598,7 @@ _CANDIDATES = "(SELECT {i}, c.u FROM ({sql}) AS c (u) LIMIT {cap:d})"
 _ESTIMATE = "EXPLAIN (FORMAT JSON) {sql}"
 # The LIMIT keeps each part one branch of the plan (a part's own UNION ALL is not merged in).
 _ESTIMATE_PART = "(SELECT 1 FROM ({sql}) AS c LIMIT 1000000000)"
-_BOUND = "ROW({unit}.community_id, {unit}.label) <= ROW(%s, %s)"
+_FIRSTS = "{unit}.id = ANY(ARRAY({sql}))"
 _ALL_UNITS = "SELECT id FROM {unit}"
 
 
@@ -757,15 +760,16 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
         return SearchResult(units=found[:limit], more=len(found) > limit)
     parts = _search_parts(text)
     n = limit + 1  # one more than the page: are there more?
-    pages: list[list[Unit]] = []
     plan: dict[str, str] = {}
     rest = [p for p in parts if not p.ordered]
-    # Dense by the planner's estimate (its estimates of LIKE are good for common texts and
-    # too low for rare ones, so only "dense" is believed): walk without reading candidates.
-    estimates, all_units = _estimates(rest)
-    for p, estimate in zip(rest, estimates, strict=True):
-        if estimate > n and estimate >= DENSE_SHARE * all_units:
-            plan[p.name] = "walk"
+    if len(text) <= ESTIMATE_UP_TO:
+        # Dense by the planner's estimate (its estimates of LIKE are good for common texts
+        # and too low for rare ones, so only "dense" is believed): walk without reading
+        # candidates, whose trigram lists are long for such short texts.
+        estimates, all_units = _estimates(rest)
+        for p, estimate in zip(rest, estimates, strict=True):
+            if estimate > n and estimate >= DENSE_SHARE * all_units:
+                plan[p.name] = "walk"
     probe = [p for p in rest if p.name not in plan]
     sort_ids: set[int] = set()
     hashed: list[int] = []
@@ -778,25 +782,21 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
         else:
             plan[p.name] = "hash"
             hashed += [x for x in ids if x is not None]
+    # Each way's first rows in page order, then those households: one statement.
     table = connection.ops.quote_name(Unit._meta.db_table)
+    pages: list[QuerySet[Unit]] = []
     for p in parts:
         if p.ordered:
             plan[p.name] = "ordered"
-            pages.append(_page(units.filter(_raw(p.test, p.test_params)), n))
-            if len(pages[-1]) == n:
-                # A full page in order: nothing after its last row can be on the page, so
-                # the other parts stop there (a walk stops at that index key).
-                last = pages[-1][-1]
-                bound = _raw(_BOUND.format(unit=table), (last.community_id, last.label))
-                units = units.filter(bound)
+            pages.append(units.filter(_raw(p.test, p.test_params)))
     if sort_ids:
-        among = _AMONG.format(unit=table)
-        pages.append(_page(units.filter(_raw(among, [_int_array(sort_ids)])), n))
+        pages.append(units.filter(_raw(_AMONG.format(unit=table), [_int_array(sort_ids)])))
     walk = [p for p in rest if plan[p.name] == "walk"]
     if walk or hashed:
         tests = [f"({p.test})" for p in walk] + ([_HASHED.format(unit=table)] if hashed else [])
         params = [x for p in walk for x in p.test_params] + ([_int_array(hashed)] if hashed else [])
-        pages.append(_page(units.filter(_raw(" OR ".join(tests), params)), n))
-    merged = {u.pk: u for page in pages for u in page}
-    rows = sorted(merged.values(), key=lambda u: (u.community_id, u.label, u.pk))
+        pages.append(units.filter(_raw(" OR ".join(tests), params)))
+    firsts = [qs.order_by(*_ORDER).values("id")[:n].query.sql_with_params() for qs in pages]
+    sql = _FIRSTS.format(unit=table, sql=" UNION ALL ".join(f"({q})" for q, _params in firsts))
+    rows = _page(Unit.objects.filter(_raw(sql, [x for _q, ps in firsts for x in ps])), n)
     return SearchResult(units=rows[:limit], more=len(rows) > limit, plan=plan)

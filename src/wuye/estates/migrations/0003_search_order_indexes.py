@@ -15,6 +15,10 @@ the search reads the first page's rows and stops, instead of reading all of them
 also serves ``upper(room_no) = …`` alone, so it replaces ``estates_unit_room_upper`` of
 ``0002_search_indexes``.
 
+``estates_unit_page_order`` ``(community_id, label, id)``: the search walks the units in page
+order until its page is full, testing each; with the id in the index, the walk and a test on
+the label or against a list of ids read the index alone (a table row only for the page).
+
 ``estates_resident_phone_other_trgm``: the trigrams of the phones that are not all digits
 (landlines written ``021-…``, numbers with spaces). A text with anything but digits in it
 (``17-1803``, ``沪A1``) can only be in those, and the search says so; the digits' trigrams of
@@ -37,6 +41,7 @@ CREATE INDEX IF NOT EXISTS estates_unit_label_grams4
   ON estates_unit USING gin (wuye_grams4(upper(label)));
 CREATE INDEX IF NOT EXISTS estates_resident_phone_grams4
   ON estates_resident USING gin (wuye_grams4(phone));
+CREATE INDEX IF NOT EXISTS estates_unit_page_order ON estates_unit (community_id, label, id);
 CREATE INDEX IF NOT EXISTS estates_unit_room_order
   ON estates_unit (upper(room_no), community_id, label, id);
 DROP INDEX IF EXISTS estates_unit_room_upper;
@@ -51,6 +56,7 @@ DROP FUNCTION IF EXISTS wuye_grams4(text);
 DROP INDEX IF EXISTS estates_resident_phone_other_trgm;
 CREATE INDEX IF NOT EXISTS estates_unit_room_upper ON estates_unit (upper(room_no));
 DROP INDEX IF EXISTS estates_unit_room_order;
+DROP INDEX IF EXISTS estates_unit_page_order;
 """
 
 
