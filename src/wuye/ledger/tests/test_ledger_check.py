@@ -54,3 +54,35 @@ def test_an_overspent_prepaid_balance_is_reported():
         ],
     )
     assert negative_prepaid_balances() == [(unit.pk, None, -300)]
+
+
+def test_a_journal_line_naming_a_missing_household_is_reported(capsys):
+    unit = make_unit()
+    entry_post(
+        company_id=unit.community.company_id,
+        kind=JournalEntry.Kind.PREPAY_OFFSET,
+        memo="a household that is not there (no database foreign key on the dimension)",
+        effective_date=date(2026, 1, 1),
+        lines=[
+            debit(AccountKind.BANK, 300, community_id=unit.community_id),
+            credit(
+                AccountKind.PREPAID,
+                300,
+                community_id=unit.community_id,
+                household_id=unit.pk + 99_999,
+            ),
+        ],
+    )
+
+    with pytest.raises(CommandError):
+        call_command("ledger_check", "--json")
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["dangling_dimensions"] == [
+        {
+            "table": "ledger_journalline",
+            "column": "household_id",
+            "target": "estates_unit",
+            "rows": 1,
+        }
+    ]
