@@ -36,7 +36,6 @@ rows on their way out of the database: its driver has no bulk export).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import tempfile
 from collections.abc import Callable
@@ -105,33 +104,37 @@ class Found:
 # ---------------------------------------------------------------------------- loading
 
 
-def _dump(sql: str, params: list[Any], path: Path) -> None:
-    """Write the rows of ``sql`` to ``path`` as CSV (header-less), straight from the DB.
+#: Rows per text chunk the database builds in :func:`_dump`.
+DUMP_CHUNK_ROWS = 20_000
 
-    PostgreSQL: ``COPY … TO STDOUT``; psycopg hands it back one message (one row) at a time,
-    so the rows are gathered into 1 MiB blocks before each write.
+
+def _dump(sql: str, params: list[Any], path: Path, cols: dict[str, str]) -> None:
+    """Write the rows of ``sql`` (columns named as ``cols``) to ``path`` as header-less CSV.
+
+    The database itself formats the CSV and concatenates it into chunks of about
+    :data:`DUMP_CHUNK_ROWS` rows (``string_agg`` / ``group_concat``), so the driver hands back
+    a few dozen large strings instead of a Python object (or a COPY message) per row. Text is
+    quoted with ``"`` doubled inside; numbers and NULLs (empty) are left bare.
     """
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            raw = cursor.cursor
-            query = raw.mogrify(sql, params)
-            with (
-                path.open("wb") as fh,
-                raw.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as cp,
-            ):
-                block: list[Any] = []
-                size = 0
-                for chunk in cp:
-                    block.append(chunk)
-                    size += len(chunk)
-                    if size >= 1 << 20:
-                        fh.write(b"".join(block))
-                        block, size = [], 0
-                fh.write(b"".join(block))
+    pg = connection.vendor == "postgresql"
+    fields = []
+    for name, kind in cols.items():
+        text = f"CAST(q.{name} AS TEXT)"
+        if kind == "VARCHAR":
+            fields.append(f"""'"' || replace(coalesce({text}, ''), '"', '""') || '"'""")
         else:
-            cursor.execute(sql, params)
-            with path.open("w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerows(cursor.cursor)
+            fields.append(f"coalesce({text}, '')")
+    line = " || ',' || ".join(fields)
+    first = next(iter(cols))
+    agg = f"string_agg({line}, E'\\n')" if pg else f"group_concat({line}, char(10))"
+    chunked = f"""SELECT {agg} FROM ({sql}) q
+                  GROUP BY q.{first} / {DUMP_CHUNK_ROWS}"""  # noqa: S608 - ours
+    with connection.cursor() as cursor, path.open("w", encoding="utf-8", newline="") as fh:
+        cursor.execute(chunked, params)
+        for (chunk,) in cursor.fetchall():
+            if chunk:
+                fh.write(chunk)
+                fh.write("\n")
 
 
 # The internal side carries only what the join needs; the few rows left over (or differing)
@@ -173,8 +176,10 @@ def _internal_sql(company_id: int, channel: str, start: date, end: date) -> tupl
     # key is its RRN (else its reference, whose last part matching takes).
     key = "CASE WHEN p.rrn <> '' THEN p.rrn ELSE p.reference END"
     sql = f"""
-        SELECT p.id, 'payment', {key if channel == "card" else "p.reference"},
-               p.amount_fen, CAST(e.effective_date AS TEXT), p.card_type, p.funding_source
+        SELECT p.id AS iid, 'payment' AS kind,
+               {key if channel == "card" else "p.reference"} AS key_src,
+               p.amount_fen AS amount_fen, CAST(e.effective_date AS TEXT) AS eff,
+               p.card_type AS card_type, p.funding_source AS funding_source
         FROM {pay} p JOIN {entry} e ON e.id = p.entry_id
         WHERE p.company_id = %s AND p.channel = %s
           AND e.effective_date >= %s AND e.effective_date < %s
@@ -194,9 +199,11 @@ def _channel_sql(company_id: int, channel: str, start: date, end: date) -> tuple
     columnar file's rows copied in for its exceptions are read from its Parquet instead)."""
     table, files = ChannelRecord._meta.db_table, SourceFile._meta.db_table
     sql = f"""
-        SELECT r.id, r.kind, r.reference, r.order_no, r.amount_fen, r.fee_milli_fen,
-               r.merchant_no, CAST(r.settle_date AS TEXT), r.card_type, r.funding_source,
-               CASE WHEN r.is_duplicate THEN 'true' ELSE 'false' END
+        SELECT r.id AS cid, r.kind AS kind, r.reference AS reference, r.order_no AS order_no,
+               r.amount_fen AS amount_fen, r.fee_milli_fen AS fee_milli_fen,
+               r.merchant_no AS merchant_no, CAST(r.settle_date AS TEXT) AS settle_date,
+               r.card_type AS card_type, r.funding_source AS funding_source,
+               CASE WHEN r.is_duplicate THEN 'true' ELSE 'false' END AS is_dup
         FROM {table} r JOIN {files} f ON f.id = r.source_id
         WHERE r.company_id = %s AND r.channel = %s AND r.settle_date >= %s
           AND r.settle_date < %s AND NOT f.columnar
@@ -245,9 +252,13 @@ def _load_sides(
     trade_day = settle_date - SETTLE_LAG
     w, one = timedelta(days=WINDOW_DAYS), timedelta(days=1)
     ipath, cpath = workdir / "internal.csv", workdir / "records.csv"
-    _dump(*_internal_sql(company_id, channel, trade_day - w, trade_day + w + one), ipath)
+    _dump(
+        *_internal_sql(company_id, channel, trade_day - w, trade_day + w + one),
+        ipath,
+        _INTERNAL_COLS,
+    )
     start, end = settle_date - w, settle_date + w + one
-    _dump(*_channel_sql(company_id, channel, start, end), cpath)
+    _dump(*_channel_sql(company_id, channel, start, end), cpath, _CHANNEL_COLS)
     _load(con, "internal", ipath, _INTERNAL_COLS, internal_extra(channel == "card", trade_day))
     _load(con, "records", cpath, _CHANNEL_COLS, records_extra(settle_date))
     columns = ", ".join(
