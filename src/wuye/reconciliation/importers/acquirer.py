@@ -262,7 +262,7 @@ def _parse(
                   orig_rrn AS orig_reference, '' AS refund_reference, auth_code, tid,
                   batch_no AS batch, stan, line_no,
                   line_no IN (SELECT line_no FROM dup) AS is_duplicate
-           FROM rows WHERE check_no = -1 ORDER BY line_no"""  # noqa: S608
+           FROM rows WHERE check_no = -1"""  # noqa: S608
     base = path.with_name(path.name + ".records") if workdir is None else workdir / "rec"
     if columnar_min_rows is not None and count >= columnar_min_rows:
         out = base.with_suffix(".parquet")
@@ -277,7 +277,7 @@ def _parse(
                         strftime(settle_date, '%Y-%m-%d') AS settle_date,
                         strftime(txn_at, '%Y-%m-%d %H:%M:%S') || '{offset}' AS txn_at,
                         CASE WHEN is_duplicate THEN 'true' ELSE 'false' END AS is_duplicate)
-                      FROM ({select}))
+                      FROM ({select}) ORDER BY line_no)
                 TO {_quote(out)} (FORMAT csv, HEADER false, FORCE_QUOTE *)"""  # noqa: S608
         )
         parsed.records_csv = out
