@@ -540,7 +540,7 @@ class SearchResult:
 # testing the label, 4–5 µs probing residents or parking spaces; a candidate put in a hash
 # for the walk to test against about 3 µs. Hence:
 ESTIMATE_UP_TO = 3  # texts this short: ask the planner's estimate first (one EXPLAIN)
-DENSE_SHARE = 0.02  # estimated to find ≥ 2 % of all units: walk at once (≤ 1,050 steps)
+DENSE_SHARE = 0.005  # estimated to find ≥ 0.5 % of all units: walk at once (≤ 4,200 steps)
 SORT_MAX = 1500  # up to this many candidates: sort them; more: walk against their hash
 LABEL_CAP = 1200  # more labels than this: walk (a label test needs no probe)
 RESIDENT_CAP = 5000  # more residents or plates than this: walk with probes
@@ -590,11 +590,16 @@ _PLATE_TEST = (
     "EXISTS (SELECT 1 FROM {parking} p WHERE p.unit_id = {unit}.id"
     " AND upper(p.plate_no) LIKE %s OFFSET 0)"
 )
-_AMONG = "{unit}.id = ANY(%s::bigint[])"
+_AMONG = "{unit}.id = ANY({ids})"
+_ARRAYS = " || "
 # ``id + 0``: not the primary key's index, so PostgreSQL walks the units in page order and
 # tests each against a hash of the array, instead of reading every candidate by its key.
-_HASHED = "({unit}.id + 0) = ANY(%s::bigint[])"
+_HASHED = "({unit}.id + 0) = ANY({ids})"
 _CANDIDATES = "(SELECT {i}, c.u FROM ({sql}) AS c (u) LIMIT {cap:d})"
+_COUNTED = (
+    "SELECT x.i, count(*), (array_agg(x.u) FILTER (WHERE x.u IS NOT NULL))::text"
+    " FROM ({sql}) AS x (i, u) GROUP BY x.i"
+)
 _ESTIMATE = "EXPLAIN (FORMAT JSON) {sql}"
 # The LIMIT keeps each part one branch of the plan (a part's own UNION ALL is not merged in).
 _ESTIMATE_PART = "(SELECT 1 FROM ({sql}) AS c LIMIT 1000000000)"
@@ -686,19 +691,22 @@ def _estimates(parts: list[_Part]) -> tuple[list[float], float]:
     return rows[:-1], max(rows[-1], 1.0)
 
 
-def _candidates(parts: list[_Part]) -> list[list[int] | None]:
-    """Each part's candidate unit ids, or None for a part that finds more than its cap."""
+def _candidates(parts: list[_Part]) -> list[tuple[int, str]]:
+    """Each part's number of candidates (at most its cap + 1) and their unit ids, as the text
+    of a PostgreSQL array: they go back into the page's statement as they came, unparsed."""
     if not parts:
         return []
-    sql = " UNION ALL ".join(
-        _CANDIDATES.format(i=i, sql=p.candidates, cap=p.cap + 1) for i, p in enumerate(parts)
+    sql = _COUNTED.format(
+        sql=" UNION ALL ".join(
+            _CANDIDATES.format(i=i, sql=p.candidates, cap=p.cap + 1) for i, p in enumerate(parts)
+        )
     )
-    found: list[list[int]] = [[] for _ in parts]
+    found = [(0, "{}") for _ in parts]
     with connection.cursor() as cursor:
         cursor.execute(sql, [x for p in parts for x in p.params])
-        for i, unit_id in cursor.fetchall():
-            found[i].append(unit_id)
-    return [None if len(ids) > p.cap else ids for p, ids in zip(parts, found, strict=True)]
+        for i, count, ids in cursor.fetchall():
+            found[i] = (int(count), ids or "{}")
+    return found
 
 
 _ORDER = ("community_id", "label", "id")
@@ -706,11 +714,6 @@ _ORDER = ("community_id", "label", "id")
 
 def _page(qs: QuerySet[Unit], limit: int) -> list[Unit]:
     return list(qs.select_related("community", "building").order_by(*_ORDER)[:limit])
-
-
-def _int_array(ids: Iterable[int]) -> str:
-    """A PostgreSQL array literal of ids (one string parameter, not thousands)."""
-    return "{" + ",".join(str(int(x)) for x in sorted(set(ids))) + "}"
 
 
 def _raw(sql: str, params: Iterable[Any]) -> RawSQL:
@@ -774,17 +777,17 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
             if estimate > n and estimate >= DENSE_SHARE * all_units:
                 plan[p.name] = "walk"
     probe = [p for p in rest if p.name not in plan]
-    sort_ids: set[int] = set()
-    hashed: list[int] = []
-    for p, ids in zip(probe, _candidates(probe), strict=True):
-        if ids is None:
+    sort_ids: list[str] = []  # arrays of ids, as text
+    hashed: list[str] = []
+    for p, (count, ids) in zip(probe, _candidates(probe), strict=True):
+        if count > p.cap:
             plan[p.name] = "walk"
-        elif len(ids) <= SORT_MAX:
+        elif count <= SORT_MAX:
             plan[p.name] = "sort"
-            sort_ids.update(x for x in ids if x is not None)
+            sort_ids.append(ids)
         else:
             plan[p.name] = "hash"
-            hashed += [x for x in ids if x is not None]
+            hashed.append(ids)
     # Each way's first rows in page order, then those households: one statement.
     table = connection.ops.quote_name(Unit._meta.db_table)
     pages: list[QuerySet[Unit]] = []
@@ -793,11 +796,16 @@ def household_search_page(*, units: QuerySet[Unit], text: str, limit: int = 20) 
             plan[p.name] = "ordered"
             pages.append(units.filter(_raw(p.test, p.test_params)))
     if sort_ids:
-        pages.append(units.filter(_raw(_AMONG.format(unit=table), [_int_array(sort_ids)])))
+        among = _AMONG.format(unit=table, ids=_ARRAYS.join(["%s::bigint[]"] * len(sort_ids)))
+        pages.append(units.filter(_raw(among, sort_ids)))
     walk = [p for p in rest if plan[p.name] == "walk"]
     if walk or hashed:
-        tests = [f"({p.test})" for p in walk] + ([_HASHED.format(unit=table)] if hashed else [])
-        params = [x for p in walk for x in p.test_params] + ([_int_array(hashed)] if hashed else [])
+        tests = [f"({p.test})" for p in walk]
+        if hashed:
+            tests.append(
+                _HASHED.format(unit=table, ids=_ARRAYS.join(["%s::bigint[]"] * len(hashed)))
+            )
+        params = [x for p in walk for x in p.test_params] + hashed
         pages.append(units.filter(_raw(" OR ".join(tests), params)))
     firsts = [qs.order_by(*_ORDER).values("id")[:n].query.sql_with_params() for qs in pages]
     sql = _FIRSTS.format(unit=table, sql=" UNION ALL ".join(f"({q})" for q, _params in firsts))
