@@ -187,6 +187,7 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
     pg = connection.vendor == "postgresql"
     m = importlib.import_module("wuye.estates.migrations.0002_search_indexes")
     m3 = importlib.import_module("wuye.estates.migrations.0003_search_order_indexes")
+    m4 = importlib.import_module("wuye.estates.migrations.0004_search_probe_indexes")
     times: dict[str, float] = {}
     company = Company.objects.create(name="基准搜索物业有限公司", uscc=make_uscc(424242))
     communities = Community.objects.bulk_create(
@@ -205,7 +206,8 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
     per_building = -(-n_units // len(buildings))
     with transaction.atomic(), connection.cursor() as cursor:
         if pg:
-            cursor.execute(m3.PG_BACKWARD)  # no search indexes while loading
+            cursor.execute(m4.PG_BACKWARD)  # no search indexes while loading
+            cursor.execute(m3.PG_BACKWARD)
             cursor.execute(m.PG_BACKWARD)
         t0 = time.perf_counter()
         unit_id = 0
@@ -265,6 +267,7 @@ def _load(n_units: int, rng: random.Random) -> dict[str, float]:
         if pg:
             cursor.execute(m.PG_FORWARD)
             cursor.execute(m3.PG_FORWARD)
+            cursor.execute(m4.PG_FORWARD)
             cursor.execute(
                 "SELECT setval(pg_get_serial_sequence('estates_unit', 'id'), max(id))"
                 " FROM estates_unit"
