@@ -176,6 +176,12 @@ class _Prepared(psycopg.RawCursor):
     ) -> Any:
         return super().execute(_numbered(query), params, prepare=True, binary=binary)
 
+    def _send_query_prepared(self, name: bytes, pgq: Any, *, binary: bool | None = None) -> None:
+        # psycopg keeps the statement it ran for an unprepared statement only; Django's query
+        # log (and its tests' query counts) reads it from there for prepared ones too.
+        self._query = pgq
+        super()._send_query_prepared(name, pgq, binary=binary)
+
 
 @lru_cache(maxsize=512)
 def _numbered(query: str) -> str:

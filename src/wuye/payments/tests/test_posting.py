@@ -382,8 +382,8 @@ def test_a_database_error_in_the_writes_skips_the_receipt_and_rolls_back(monkeyp
     real_insert = posting._insert
 
     def bad_insert(model, rows, params, **kw):
-        if model is PaymentAttempt:
-            rows = [{**rows[0], "result": "x" * 13}]  # too long for the column: refused
+        if model is Order:  # written by the first statement, before the receipt's
+            rows = [{**rows[0], "channel": "x" * 21}]  # too long for the column: refused
         return real_insert(model, rows, params, **kw)
 
     monkeypatch.setattr("wuye.payments.posting._insert", bad_insert)
