@@ -485,6 +485,26 @@ def counter_refund(
             approved_by=user,
             now=now,
         )
+    if payment.channel == CASH_CHANNEL and shift is not None:
+        # The cash comes out of this drawer: never more than it holds (as for a paid-out),
+        # checked with the shift locked so two refunds cannot both take the last of it.
+        with transaction.atomic():
+            locked = _lock_open(shift)
+            in_drawer = drawer_cash(cashier_id=locked.cashier_id, community_id=locked.community_id)
+            if isinstance(amount_fen, int) and amount_fen > in_drawer:
+                raise CounterPayError(
+                    _("退款 %(out)s 元, 但钱箱只有 %(has)s 元")
+                    % {"out": format_yuan(amount_fen), "has": format_yuan(in_drawer)}
+                )
+            return svc.refund_create(
+                payment=payment,
+                amount_fen=amount_fen,
+                reason=reason,
+                requested_by=locked.cashier,
+                approved_by=user,
+                shift_id=locked.pk,
+                now=now,
+            )
     return svc.refund_create(
         payment=payment,
         amount_fen=amount_fen,

@@ -160,6 +160,36 @@ def test_an_exception_in_the_middle_of_posting_leaves_nothing_and_frees_the_bill
     assert _pay(hh, [hh["old"]], "again", tendered_fen=10_000).payment.amount_fen == 10_000
 
 
+def test_a_cash_refund_larger_than_the_drawer_is_refused_and_moves_nothing(hh):
+    from wuye.counter.services import cash_movement_record
+
+    payment = _pay(hh, [hh["old"], hh["current"]], "r0").payment  # drawer 50,000 + 30,000
+    cash_movement_record(
+        shift=hh["shift"],
+        kind="paid_out",
+        amount_fen=75_000,
+        reason="存银行",
+        user=hh["cashier"],
+        now=NOW,
+    )
+    entries = JournalEntry.objects.count()
+
+    with pytest.raises(CounterPayError, match="钱箱只有"):
+        counter_refund(
+            payment=payment,
+            amount_fen=5_001,
+            reason="多收",
+            user=hh["finance"],
+            shift=hh["shift"],
+            now=NOW,
+        )
+
+    assert _drawer(hh) == 5_000
+    assert JournalEntry.objects.count() == entries
+    payment.refresh_from_db()
+    assert payment.refunded_fen == 0
+
+
 def test_a_closed_shift_takes_no_money(hh):
     shift_close(shift=hh["shift"], counted_cash_fen=50_000, note="", now=NOW)
     with pytest.raises(ShiftNotOpen):
@@ -297,6 +327,12 @@ def test_whatever_happens_in_a_shift_the_report_adds_up_and_matches_the_drawer(h
                 )
             except payments_services.RefundError:
                 pass  # e.g. the prepaid part was spent already
+            except CounterPayError:
+                # Cash back needs cash in the drawer (paid out since): refused, nothing moved.
+                assert p.channel == "cash"
+                assert min(amount, p.refundable_fen) > drawer_cash(
+                    cashier_id=cashier.pk, community_id=community.pk
+                )
         elif what in ("paid_in", "paid_out"):
             try:
                 cash_movement_record(

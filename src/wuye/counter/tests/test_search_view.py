@@ -46,6 +46,7 @@ def test_a_text_that_finds_more_than_the_page_shows_the_first_page_and_says_so(c
     labels = [u.label for u, _owner in response.context["rows"]]
     assert labels == [f"2-{201 + i}" for i in range(SEARCH_ROWS)]  # not 2-200: not theirs
     assert response.context["more"] is True
+    assert f"只显示前 {SEARCH_ROWS} 户，还有更多" in response.content.decode()
 
 
 def test_a_text_that_finds_the_whole_page_or_less_says_there_is_no_more(client, block):
@@ -55,3 +56,4 @@ def test_a_text_that_finds_the_whole_page_or_less_says_there_is_no_more(client, 
 
     assert len(response.context["rows"]) == SEARCH_ROWS // 2
     assert response.context["more"] is False
+    assert "还有更多" not in response.content.decode()
