@@ -24,13 +24,13 @@ from wuye.billing.selectors import (
     prepaid_balance,
     receivable_mismatches,
 )
+from wuye.core.integrity import dangling_dimensions
 from wuye.core.periods import add_months
 from wuye.counter.models import CashMovement, Shift
 from wuye.counter.selectors import drawer_cash, shift_report
 from wuye.demo.history import DEMO_CARD_PASSWORD
 from wuye.estates.models import Community, Company, MeterReading, Resident, Unit
 from wuye.ledger.models import AccountKind, JournalLine
-from wuye.core.integrity import dangling_dimensions
 from wuye.ledger.selectors import account_balance, unbalanced_entry_ids
 from wuye.merchants.models import Merchant
 from wuye.merchants.selectors import documents_expiring, fee_for
